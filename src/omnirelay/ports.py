@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
+from omnirelay.domain.failover import Decision, FlowState, PlannedStep
 from omnirelay.domain.messages import Channel, Outbound, Receipt
-from omnirelay.domain.statuses import Status
+from omnirelay.domain.statuses import ErrorCode, Status
 
 
 class Clock(Protocol):
@@ -79,3 +81,131 @@ class MessengerDirectory(Protocol):
     async def user(self, application_key: str, user_key: str) -> MessengerUser | None: ...
 
     async def user_by_phone(self, application_key: str, phone_number: str) -> MessengerUser | None: ...
+
+
+# --- messages as the store keeps them -------------------------------------------------------
+
+
+class Api(StrEnum):
+    """Which API a message came in through: it decides where its report is pulled."""
+
+    FACEBOOK = "FACEBOOK"
+    OMNI = "OMNI"
+
+
+class ReportState(StrEnum):
+    PUSH = "PUSH"  # waiting to be pushed to notifyUrl
+    PULL = "PULL"  # queued for GET .../reports
+    DONE = "DONE"
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    kind: str  # FINAL or INTERMEDIATE
+    state: ReportState
+    body: dict[str, Any]
+    channel: str | None
+    next_push_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    account_id: int
+    message_id: str
+    bulk_id: str | None
+    api: Api
+    to: dict[str, Any]  # the request's `to`, echoed in the response
+    plan: tuple[PlannedStep, ...]
+    state: FlowState
+    status: Status
+    error: ErrorCode
+    created_at: datetime
+    text: str | None = None
+    notify_url: str | None = None
+    callback_data: str | None = None
+    intermediate_report: bool = False
+    notify: bool = True
+    client_message_id: bool = False  # supplied by the client: check for duplicates
+    final_report: NewReport | None = None  # rejected at acceptance: its one final report
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    pk: int
+    version: int
+    account_id: int
+    message_id: str
+    bulk_id: str | None
+    api: Api
+    plan: tuple[PlannedStep, ...]
+    state: FlowState
+    created_at: datetime
+    sent_at: datetime | None
+    message_count: int
+    notify_url: str | None
+    callback_data: str | None
+    intermediate_report: bool
+    notify: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A decision of the failover engine, to be written if the message is still at `version`."""
+
+    record: MessageRecord
+    decision: Decision
+    now: datetime
+    status: Status
+    error: ErrorCode
+    accepted: Accepted | None = None
+    reports: tuple[NewReport, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboxReceipt:
+    """A stored receipt and, when its ref is known, the message and step it belongs to."""
+
+    id: int
+    receipt: Receipt
+    received_at: datetime
+    record: MessageRecord | None
+    step_index: int | None
+    undelivered_refs: frozenset[str]  # SMS: parts of the same attempt not yet delivered
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    inbox_id: int
+    retry_at: datetime | None = None  # unmatched: look again then; None: done with it
+    transition: Transition | None = None
+    late: bool = False  # recorded on its attempt only
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFilter:
+    bulk_id: str | None = None
+    message_id: str | None = None
+    channel: str | None = None
+    limit: int = 50
+
+
+class MessageStore(Protocol):
+    async def insert_messages(self, messages: Sequence[NewMessage]) -> list[bool]:
+        """Commit new messages in one go; False for a client message id already used."""
+        ...
+
+    async def claim_due(
+        self, now: datetime, owner: str, lease_s: float, limit: int
+    ) -> list[MessageRecord]: ...
+
+    async def apply(self, transitions: Sequence[Transition], owner: str | None) -> list[bool]:
+        """Write transitions guarded by version (and lease owner); False where the guard failed."""
+        ...
+
+    async def record_receipts(self, receipts: Sequence[Receipt], now: datetime) -> None: ...
+
+    async def due_receipts(self, now: datetime, limit: int) -> list[InboxReceipt]: ...
+
+    async def settle_receipts(self, outcomes: Sequence[ReceiptOutcome]) -> list[bool]: ...
+
+    async def take_reports(self, account_id: int, api: Api, flt: ReportFilter) -> list[bytes]: ...

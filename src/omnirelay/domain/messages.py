@@ -118,3 +118,53 @@ class Receipt:
     error: ErrorCode
     done_at: datetime
     detail: dict[str, str] = field(default_factory=dict)
+
+
+# --- validation of Facebook content (SPEC D5 limits from the seed) ----------------------------
+
+TEMPLATE_TEXT_LIMIT = 320
+BUTTON_TITLE_LIMIT = 20
+POSTBACK_PAYLOAD_LIMIT = 1000
+
+
+def _absolute_http_url(url: str | None) -> bool:
+    if not url:
+        return False
+    scheme, sep, rest = url.partition("://")
+    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.split("/")[0])
+
+
+def check_facebook_content(content: FacebookContent, prefix: str) -> None:
+    """Raise `ValidationFailed` naming the first field that breaks the rules of its type."""
+    from omnirelay.domain.errors import ValidationFailed
+
+    kind = content.kind
+    if kind is FacebookKind.TEXT and not content.text:
+        raise ValidationFailed(field=f"{prefix}.text", problem="must not be empty for type TEXT")
+    if kind in MEDIA_KINDS and not _absolute_http_url(content.url):
+        raise ValidationFailed(field=f"{prefix}.url", problem="must be an absolute http(s) URL for media")
+    if kind is FacebookKind.SENDER_ACTION and content.sender_action is None:
+        raise ValidationFailed(field=f"{prefix}.senderAction", problem="is required for type SENDER_ACTION")
+    if kind is FacebookKind.TEMPLATE:
+        if not content.text:
+            raise ValidationFailed(field=f"{prefix}.payload.text", problem="must not be empty")
+        if len(content.text) > TEMPLATE_TEXT_LIMIT:
+            raise ValidationFailed(
+                field=f"{prefix}.payload.text", problem=f"must be at most {TEMPLATE_TEXT_LIMIT} characters"
+            )
+        if not 1 <= len(content.buttons) <= 3:
+            raise ValidationFailed(field=f"{prefix}.payload.buttons", problem="must hold 1 to 3 buttons")
+        for i, button in enumerate(content.buttons):
+            where = f"{prefix}.payload.buttons[{i}]"
+            if not button.title or len(button.title) > BUTTON_TITLE_LIMIT:
+                raise ValidationFailed(
+                    field=f"{where}.title", problem=f"must be 1 to {BUTTON_TITLE_LIMIT} characters"
+                )
+            if button.kind is ButtonKind.POSTBACK and (
+                not button.payload or len(button.payload) > POSTBACK_PAYLOAD_LIMIT
+            ):
+                raise ValidationFailed(
+                    field=f"{where}.payload", problem=f"must be 1 to {POSTBACK_PAYLOAD_LIMIT} characters"
+                )
+            if button.kind is ButtonKind.URL and not button.url:
+                raise ValidationFailed(field=f"{where}.url", problem="is required for URL buttons")

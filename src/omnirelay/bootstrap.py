@@ -1,0 +1,156 @@
+"""The only place that builds concrete adapters from `Settings` and wires them to services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import REGISTRY, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from omnirelay.clock import SystemClock
+from omnirelay.config import Settings
+from omnirelay.domain.errors import StorageUnavailable
+from omnirelay.domain.failover import RetryPolicy
+from omnirelay.domain.messages import Channel
+from omnirelay.http.app import create_app
+from omnirelay.http.context import Services
+from omnirelay.ports import ChannelSender
+from omnirelay.services.accounts import Authenticator, hash_password
+from omnirelay.services.dispatcher import Dispatcher
+from omnirelay.services.facebook import FacebookSingle
+from omnirelay.services.receipts import ReceiptProcessor
+from omnirelay.store.accounts import SqlAccountStore
+from omnirelay.store.applications import SqlApplicationStore
+from omnirelay.store.engine import make_engine
+from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.migrate import migrate
+from omnirelay.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    """Everything a running omnirelay process owns, started and stopped together."""
+
+    settings: Settings
+    senders: dict[Channel, ChannelSender] = field(default_factory=dict)
+    clock: SystemClock = field(default_factory=SystemClock)
+    engine: AsyncEngine | None = None
+    writer: Writer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closers: list[Any] = field(default_factory=list)
+    services: Services | None = None
+    dispatcher: Dispatcher | None = None
+    receipts: ReceiptProcessor | None = None
+    accounts: SqlAccountStore | None = None
+    applications: SqlApplicationStore | None = None
+    messages: SqlMessageStore | None = None
+
+    async def open_storage(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(s.effective_database_url())
+        await migrate(self.engine)
+        self.writer = Writer(self.engine)
+        await self.writer.start()
+        self.accounts = SqlAccountStore(self.engine, self.writer)
+        self.applications = SqlApplicationStore(self.engine, self.writer)
+        self.messages = SqlMessageStore(self.engine, self.writer)
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.open_storage()
+        assert self.messages is not None and self.accounts is not None and self.applications is not None
+        owner = s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.receipts = ReceiptProcessor(self.messages, self.clock)
+        self.dispatcher = Dispatcher(
+            self.messages,
+            self.senders,
+            self.clock,
+            owner=owner,
+            policy=RetryPolicy(),
+            lease_s=s.lease_s,
+            batch=s.dispatch_batch,
+            concurrency=s.dispatch_concurrency,
+            idle_poll_s=s.idle_poll_s,
+        )
+        auth = Authenticator(
+            self.accounts, self.clock, cache_s=s.auth_cache_s, session_idle_s=s.session_idle_s
+        )
+        self.services = Services(
+            auth=auth,
+            facebook=FacebookSingle(self.messages, self.applications, self.clock, self.dispatcher.wake),
+            store=self.messages,
+            ready=self.ready,
+            metrics=lambda: generate_latest(REGISTRY),
+            max_body_bytes=s.max_body_bytes,
+        )
+        if s.sandbox:
+            await self.provision_sandbox()
+        self.tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        self.tasks.append(asyncio.create_task(self.receipts.run(), name="receipts"))
+        log.info("omnirelay started (node %s)", owner)
+
+    async def provision_sandbox(self) -> None:
+        assert self.accounts is not None
+        if await self.accounts.account_by_username("Aladdin") is None:
+            await self.accounts.create_account("Aladdin", hash_password("open sesame"), self.clock.now())
+        log.warning("SANDBOX MODE: simulated channels and demo credentials (Aladdin / open sesame)")
+
+    async def ready(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            assert self.engine is not None
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["storage"] = True
+        except Exception:
+            checks["storage"] = False
+        return checks
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
+        for closer in reversed(self.closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while stopping")
+        if self.writer is not None:
+            await self.writer.stop()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+def build_app(settings: Settings) -> Starlette:
+    gateway = Gateway(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        app.state.services = gateway.services
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    return create_app(None, lifespan)
+
+
+__all__ = ["Gateway", "StorageUnavailable", "build_app"]

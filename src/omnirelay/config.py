@@ -1,0 +1,78 @@
+"""Process settings: one typed `Settings`, read once at start from OMNIRELAY_* variables.
+
+Operational data (accounts, applications, scenarios, connectors, prices) lives in the database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNIRELAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./data")
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir"
+    )
+    sandbox: bool = Field(default=True, description="run the channel simulators and provision demo data")
+    operator_token: SecretStr = SecretStr("sandbox-operator-token")
+    public_url: str | None = Field(default=None, description="base URL Meta and simulators call back")
+
+    max_body_bytes: int = 1024 * 1024
+    rate_limit_per_s: float = Field(default=0.0, description="per-account request rate; 0 = unlimited")
+    rate_limit_burst: int = 1000
+    session_idle_s: int = 3600
+    auth_cache_s: float = 60.0
+
+    node_id: str | None = None
+    lease_s: float = 60.0
+    dispatch_batch: int = 500
+    dispatch_concurrency: int = 1000
+    idle_poll_s: float = 0.25
+
+    report_retention_h: float = 48.0
+    log_retention_days: float = 30.0
+    push_retry_period_h: float = 24.0
+
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'omnirelay.sqlite3').resolve()}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings with every secret masked, for `omnirelay config show`."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        url = self.effective_database_url()
+        out["effective_database_url"] = _mask_url_password(url)
+        return out
+
+
+def _mask_url_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":**********@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

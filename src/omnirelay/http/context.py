@@ -1,0 +1,68 @@
+"""What every route needs: the services, the caller's account, JSON answers, query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from omnirelay.domain.errors import ValidationFailed
+from omnirelay.http.types import encoder
+from omnirelay.ports import Api, MessageStore, ReportFilter
+from omnirelay.services.accounts import Authenticator
+from omnirelay.services.facebook import FacebookSingle
+
+
+@dataclass
+class Services:
+    auth: Authenticator
+    facebook: FacebookSingle
+    store: MessageStore
+    ready: Callable[[], Awaitable[dict[str, bool]]]
+    metrics: Callable[[], bytes]
+    max_body_bytes: int = 1024 * 1024
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(encoder.encode(value), status, media_type="application/json")
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def account(request: Request) -> int:
+    return await services(request).auth.authenticate(request.headers.get("authorization"))
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(field=name, problem="must be an integer") from None
+    if not low <= value <= high:
+        raise ValidationFailed(field=name, problem=f"must be between {low} and {high}")
+    return value
+
+
+def report_filter(request: Request) -> ReportFilter:
+    q = request.query_params
+    return ReportFilter(
+        bulk_id=q.get("bulkId"),
+        message_id=q.get("messageId"),
+        channel=q.get("channel"),
+        limit=int_param(request, "limit", 50, 1, 1000),
+    )
+
+
+async def pull_reports(request: Request, api: Api) -> Response:
+    account_id = await account(request)
+    bodies = await services(request).store.take_reports(account_id, api, report_filter(request))
+    return Response(b'{"results":[' + b",".join(bodies) + b"]}", media_type="application/json")

@@ -1,0 +1,124 @@
+"""The one table from errors to HTTP answers, in Infobip's error body (SPEC D3)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from omnirelay.domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    OmnirelayError,
+    RateLimited,
+    RequestError,
+    StorageUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(RequestError):
+    """Request body too large"""
+
+
+class UnsupportedMediaType(RequestError):
+    """Unsupported media type: send application/json"""
+
+
+class MethodNotAllowed(RequestError):
+    """Method not allowed"""
+
+
+# error class -> (HTTP status, messageId); the first matching row wins
+TABLE: tuple[tuple[type[OmnirelayError], int, str], ...] = (
+    (ValidationFailed, 400, "BAD_REQUEST"),
+    (Unauthorized, 401, "UNAUTHORIZED"),
+    (Forbidden, 403, "FORBIDDEN"),
+    (NotFound, 404, "NOT_FOUND"),
+    (MethodNotAllowed, 405, "METHOD_NOT_ALLOWED"),
+    (Conflict, 409, "CONFLICT"),
+    (PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
+    (UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    (RateLimited, 429, "TOO_MANY_REQUESTS"),
+    (RequestError, 400, "BAD_REQUEST"),
+    (StorageUnavailable, 503, "SERVICE_UNAVAILABLE"),
+)
+
+_encoder = msgspec.json.Encoder()
+
+
+def error_body(message_id: str, text: str, validation: dict[str, list[str]] | None = None) -> bytes:
+    exc: dict[str, object] = {"messageId": message_id, "text": text}
+    if validation:
+        exc["validationErrors"] = validation
+    return _encoder.encode({"requestError": {"serviceException": exc}})
+
+
+def error_response(exc: OmnirelayError) -> Response:
+    for cls, status, message_id in TABLE:
+        if isinstance(exc, cls):
+            validation = (
+                {exc.field: [exc.problem]} if isinstance(exc, ValidationFailed) and exc.field else None
+            )
+            headers = (
+                {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+                if isinstance(exc, RateLimited)
+                else None
+            )
+            return Response(
+                error_body(message_id, exc.message, validation),
+                status,
+                headers,
+                media_type="application/json",
+            )
+    return internal_error()
+
+
+def internal_error() -> Response:
+    return Response(error_body("GENERAL_ERROR", "Something went wrong"), 500, media_type="application/json")
+
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+
+
+def from_msgspec(exc: msgspec.ValidationError) -> ValidationFailed:
+    """Turn msgspec's "Expected `str`, got `int` - at `$.message.type`" into field and problem."""
+    match = _AT.match(str(exc))
+    problem = match.group("problem") if match else str(exc)
+    path = (match.group("path") or "") if match else ""
+    path = path.lstrip(".")
+    missing = _MISSING.match(problem)
+    if missing:
+        path = f"{path}.{missing.group('field')}".lstrip(".")
+        problem = "is required"
+    return ValidationFailed(field=path or "body", problem=problem)
+
+
+async def handle_omnirelay_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OmnirelayError)
+    return error_response(exc)
+
+
+async def handle_http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound("Not found"))
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowed())
+    return Response(
+        error_body("BAD_REQUEST", str(exc.detail)), exc.status_code, media_type="application/json"
+    )
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return internal_error()

@@ -1,0 +1,71 @@
+"""Facebook Messenger routes: `POST /facebook/1/single` and its reports."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from omnirelay.domain.errors import ValidationFailed
+from omnirelay.domain.messages import (
+    Button,
+    ButtonKind,
+    FacebookContent,
+    FacebookKind,
+    SenderAction,
+    check_facebook_content,
+)
+from omnirelay.http.body import decode
+from omnirelay.http.context import account, json_response, pull_reports, services
+from omnirelay.http.types import FacebookMessageIn, FacebookSingleIn, FacebookSingleOut, StatusOut
+from omnirelay.ports import Api
+from omnirelay.services.reports import status_json
+
+
+def content_from(message: FacebookMessageIn, prefix: str) -> FacebookContent:
+    kind = FacebookKind(message.type)
+    text = message.text
+    buttons: tuple[Button, ...] = ()
+    if kind is FacebookKind.TEMPLATE:
+        if message.payload is None:
+            raise ValidationFailed(field=f"{prefix}.payload", problem="is required for type TEMPLATE")
+        text = message.payload.text
+        buttons = tuple(
+            Button(ButtonKind(b.type), b.title, b.payload, b.url) for b in message.payload.buttons
+        )
+    content = FacebookContent(
+        kind=kind,
+        text=text,
+        url=message.url,
+        buttons=buttons,
+        sender_action=SenderAction(message.senderAction) if message.senderAction else None,
+    )
+    check_facebook_content(content, prefix)
+    return content
+
+
+async def send_single(request: Request) -> Response:
+    account_id = await account(request)
+    svc = services(request)
+    body = await decode(request, FacebookSingleIn, svc.max_body_bytes)
+    content = content_from(body.message, "message")
+    result = await svc.facebook.send(account_id, body.from_, body.to, content)
+    return json_response(
+        FacebookSingleOut(
+            to=result.to,
+            status=StatusOut(**status_json(result.status)),
+            messageCount=result.message_count,
+            messageId=result.message_id,
+        )
+    )
+
+
+async def reports(request: Request) -> Response:
+    return await pull_reports(request, Api.FACEBOOK)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/facebook/1/single", send_single, methods=["POST"]),
+        Route("/facebook/1/reports", reports, methods=["GET"]),
+    ]

@@ -1,0 +1,165 @@
+"""The dispatcher: claim due messages, send the current step, apply the outcome.
+
+Channel-agnostic: it knows channels only as `ChannelSender`s. Message state lives in the store;
+this loop keeps nothing that a restart could lose. A claim is a lease: if this process dies
+mid-send, the message becomes due again when the lease runs out and another loop resends it
+(at-least-once; the window is one send per crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
+from omnirelay.domain.failover import (
+    DeadlineReached,
+    Outcome,
+    Phase,
+    RetryPolicy,
+    SentOk,
+    StepFailed,
+    TransientFailure,
+)
+from omnirelay.domain.messages import Channel, Outbound
+from omnirelay.domain.statuses import EC_NOTSUBMITTEDTOSMPPCHANNEL, REJECTED_ROUTE_NOT_AVAILABLE
+from omnirelay.ports import Accepted, ChannelSender, Clock, MessageRecord, MessageStore
+from omnirelay.services.transitions import transition_for
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: MessageStore,
+        senders: Mapping[Channel, ChannelSender],
+        clock: Clock,
+        *,
+        owner: str,
+        policy: RetryPolicy | None = None,
+        lease_s: float = 60.0,
+        batch: int = 500,
+        concurrency: int = 1000,
+        idle_poll_s: float = 0.25,
+    ) -> None:
+        self._store = store
+        self._senders = dict(senders)
+        self._clock = clock
+        self._owner = owner
+        self._policy = policy or RetryPolicy()
+        self._lease_s = lease_s
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """New work was committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                claimed = await self.run_once(wait=False)
+            except Exception:
+                log.exception("dispatcher round failed; carrying on")
+                claimed = 0
+            if claimed < self._batch:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self, *, wait: bool = True) -> int:
+        """Claim one batch of due messages and start processing them; `wait` for them to finish."""
+        free = self._batch
+        records = await self._store.claim_due(self._clock.now(), self._owner, self._lease_s, free)
+        tasks = []
+        for record in records:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._process(record))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+            tasks.append(task)
+        if wait and tasks:
+            await asyncio.gather(*tasks)
+        return len(records)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slots.release()
+
+    async def drain(self) -> None:
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _process(self, record: MessageRecord) -> None:
+        try:
+            outcome, accepted = await self._outcome(record)
+            transition = transition_for(
+                record, outcome, self._clock.now(), accepted=accepted, policy=self._policy
+            )
+            if transition.decision.ignored:
+                log.warning(
+                    "outcome %s ignored", type(outcome).__name__, extra={"message_id": record.message_id}
+                )
+            (applied,) = await self._store.apply([transition], self._owner)
+            if not applied:
+                log.info("state changed meanwhile; outcome dropped", extra={"message_id": record.message_id})
+            elif transition.decision.final is not None:
+                final = transition.decision.final
+                log.info(
+                    "final %s on step %d",
+                    final.status.name,
+                    final.step_index,
+                    extra={"message_id": record.message_id},
+                )
+            elif transition.decision.step_ended is not None:
+                ended = transition.decision.step_ended
+                log.info(
+                    "step %d failed (%s); failing over",
+                    ended.step_index,
+                    ended.status.name,
+                    extra={"message_id": record.message_id},
+                )
+        except Exception:
+            # The lease will run out and the message will be claimed again: nothing is lost.
+            log.exception("processing failed", extra={"message_id": record.message_id})
+
+    async def _outcome(self, record: MessageRecord) -> tuple[Outcome, Accepted | None]:
+        state = record.state
+        now = self._clock.now()
+        if state.phase is Phase.WAITING or now >= state.step_deadline:
+            return DeadlineReached(), None
+        step = record.plan[state.step_index]
+        sender = self._senders.get(step.channel)
+        if sender is None:
+            return StepFailed(REJECTED_ROUTE_NOT_AVAILABLE, EC_NOTSUBMITTEDTOSMPPCHANNEL), None
+        outbound = Outbound(
+            message_id=record.message_id,
+            account_id=record.account_id,
+            channel=step.channel,
+            sender=step.sender,
+            to=step.to,
+            to_kind=step.to_kind,
+            content=step.content,
+            expires_at=state.step_deadline,
+        )
+        try:
+            accepted = await sender.send(outbound)
+        except ChannelUnavailable as exc:
+            log.info("%s unavailable: %s", step.channel, exc.reason, extra={"message_id": record.message_id})
+            return TransientFailure(exc.reason, exc.retry_after_s), None
+        except MessageRejected as exc:
+            log.info("%s rejected: %s", step.channel, exc.reason, extra={"message_id": record.message_id})
+            return StepFailed(exc.status, exc.error), None
+        except Exception as exc:
+            log.exception(
+                "%s sender failed unexpectedly", step.channel, extra={"message_id": record.message_id}
+            )
+            return TransientFailure(f"sender error: {type(exc).__name__}"), None
+        return SentOk(accepted.status), accepted

@@ -1,0 +1,106 @@
+"""`POST /facebook/1/single`: one Messenger message as a one-step flow (SPEC D5)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from omnirelay.domain import failover
+from omnirelay.domain.failover import MAX_VALIDITY_S, PlannedStep
+from omnirelay.domain.messages import AddressKind, Channel, FacebookContent, FacebookKind
+from omnirelay.domain.statuses import (
+    EC_UNKNOWN_APPLICATION,
+    EC_UNKNOWN_USER,
+    NO_ERROR,
+    PENDING_ACCEPTED,
+    REJECTED_DESTINATION_NOT_REGISTERED,
+    REJECTED_SOURCE,
+    ErrorCode,
+    Status,
+)
+from omnirelay.ports import Api, Clock, MessageStore, MessengerDirectory, NewMessage, NewReport, ReportState
+from omnirelay.services import reports
+from omnirelay.services.intake import Notify
+
+TEXT_LIMIT = 640
+_PHONE = re.compile(r"^\+?[0-9]{5,20}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SingleResult:
+    to: str
+    status: Status
+    message_id: str
+    message_count: int = 1
+
+
+class FacebookSingle:
+    def __init__(
+        self, store: MessageStore, directory: MessengerDirectory, clock: Clock, notify: Notify
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._clock = clock
+        self._notify = notify
+
+    async def send(self, account_id: int, sender: str, to: str, content: FacebookContent) -> SingleResult:
+        if content.kind is FacebookKind.TEXT and content.text is not None and len(content.text) > TEXT_LIMIT:
+            content = FacebookContent(kind=content.kind, text=content.text[:TEXT_LIMIT])
+        now = self._clock.now()
+        message_id = str(uuid.uuid4())
+        rejection: tuple[Status, ErrorCode] | None = None
+        app = await self._directory.application(sender)
+        kind = AddressKind.USER_KEY
+        address = to
+        if app is None or app.account_id != account_id:
+            rejection = (REJECTED_SOURCE, EC_UNKNOWN_APPLICATION)
+        elif await self._directory.user(sender, to) is None:
+            if _PHONE.match(to):
+                kind, address = AddressKind.PHONE, to.lstrip("+")
+            else:
+                rejection = (REJECTED_DESTINATION_NOT_REGISTERED, EC_UNKNOWN_USER)
+        step = PlannedStep(Channel.FACEBOOK, sender, address, kind, MAX_VALIDITY_S, facebook=content)
+        plan = (step,)
+        state = failover.start(plan, now)
+        final = None
+        status, error = PENDING_ACCEPTED, NO_ERROR
+        if rejection is not None:
+            status, error = rejection
+            state = failover.FlowState(0, failover.Phase.DONE, 0, now, None)
+            final = NewReport(
+                "FINAL",
+                ReportState.PULL,
+                reports.render(
+                    api=Api.FACEBOOK,
+                    message_id=message_id,
+                    bulk_id=None,
+                    to=to,
+                    channel=Channel.FACEBOOK.value,
+                    sent_at=now,
+                    done_at=now,
+                    message_count=1,
+                    status=status,
+                    error=error,
+                    callback_data=None,
+                ),
+                Channel.FACEBOOK.value,
+            )
+        message = NewMessage(
+            account_id=account_id,
+            message_id=message_id,
+            bulk_id=None,
+            api=Api.FACEBOOK,
+            to={"to": to},
+            plan=plan,
+            state=state,
+            status=status,
+            error=error,
+            created_at=now,
+            text=content.text,
+            final_report=final,
+        )
+        await self._store.insert_messages([message])
+        if final is None:
+            self._notify()
+        return SingleResult(to=to, status=status, message_id=message_id)

@@ -1,0 +1,111 @@
+"""Receipts: the channels' word on accepted messages, applied through the failover engine.
+
+Adapters hand receipts to `record` (the `ReceiptSink` port), which stores them durably in an
+inbox and returns; only then may an adapter acknowledge them (SMPP deliver_sm_resp, webhook 200).
+A separate loop matches inbox entries to the channel ids stored at send time. A receipt may
+arrive before its send was recorded (an SMSC answers within milliseconds), so an unmatched
+receipt is kept and matched again for a while before it is dropped as unknown. Because matching
+goes through storage, any node can apply any receipt, before or after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from omnirelay.domain.failover import Delivered, Phase, StepFailed
+from omnirelay.domain.messages import Receipt
+from omnirelay.ports import Clock, InboxReceipt, MessageStore, ReceiptOutcome
+from omnirelay.services.transitions import transition_for
+
+log = logging.getLogger(__name__)
+
+
+class ReceiptProcessor:
+    def __init__(
+        self,
+        store: MessageStore,
+        clock: Clock,
+        *,
+        unmatched_ttl_s: float = 600.0,
+        retry_s: float = 0.5,
+        batch: int = 500,
+        idle_poll_s: float = 0.25,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = timedelta(seconds=unmatched_ttl_s)
+        self._retry = timedelta(seconds=retry_s)
+        self._batch = batch
+        self._idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+
+    async def record(self, receipts: Sequence[Receipt]) -> None:
+        await self._store.record_receipts(receipts, self._clock.now())
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("receipt round failed; carrying on")
+                handled = 0
+            if handled < self._batch:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        due = await self._store.due_receipts(self._clock.now(), self._batch)
+        if not due:
+            return 0
+        outcomes = self._decide(due)
+        await self._store.settle_receipts(outcomes)
+        return len(due)
+
+    def _decide(self, due: list[InboxReceipt]) -> list[ReceiptOutcome]:
+        now = self._clock.now()
+        delivered_in_batch: dict[tuple[int, int], set[str]] = {}
+        for item in due:
+            if item.record is not None and item.step_index is not None and item.receipt.status.is_success:
+                delivered_in_batch.setdefault((item.record.pk, item.step_index), set()).add(item.receipt.ref)
+        outcomes: list[ReceiptOutcome] = []
+        transitioned: set[int] = set()
+        for item in due:
+            receipt, record = item.receipt, item.record
+            if record is None or item.step_index is None:
+                if now - item.received_at > self._ttl:
+                    log.warning("receipt for unknown %s id %s dropped", receipt.channel, receipt.ref)
+                    outcomes.append(ReceiptOutcome(item.id))
+                else:
+                    outcomes.append(ReceiptOutcome(item.id, retry_at=now + self._retry))
+                continue
+            current = record.state.phase is Phase.WAITING and record.state.step_index == item.step_index
+            if not current:
+                log.info(
+                    "late receipt %s on step %d",
+                    receipt.status.name,
+                    item.step_index,
+                    extra={"message_id": record.message_id},
+                )
+                outcomes.append(ReceiptOutcome(item.id, late=True))
+                continue
+            if record.pk in transitioned:
+                outcomes.append(ReceiptOutcome(item.id, retry_at=now))  # re-read after this batch's write
+                continue
+            if receipt.status.is_success:
+                covered = delivered_in_batch.get((record.pk, item.step_index), set())
+                if item.undelivered_refs - covered - {receipt.ref}:
+                    outcomes.append(ReceiptOutcome(item.id))  # more SMS parts to come
+                    continue
+                outcome: Delivered | StepFailed = Delivered(receipt.status, receipt.error)
+            else:
+                outcome = StepFailed(receipt.status, receipt.error)
+            transitioned.add(record.pk)
+            outcomes.append(ReceiptOutcome(item.id, transition=transition_for(record, outcome, now)))
+        return outcomes

@@ -1,0 +1,38 @@
+"""From an outcome to a `Transition` the store can write: the failover decision plus the
+status to show, the channel ids to remember and the reports to queue."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+from omnirelay.domain import failover
+from omnirelay.domain.failover import Outcome, RetryPolicy
+from omnirelay.domain.statuses import NO_ERROR, PENDING_ACCEPTED
+from omnirelay.ports import Accepted, MessageRecord, NewReport, Transition
+from omnirelay.services import reports
+
+
+def transition_for(
+    record: MessageRecord,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    accepted: Accepted | None = None,
+    policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - immutable value
+) -> Transition:
+    decision = failover.advance(record.plan, record.state, outcome, now, policy, jitter=random.random())  # noqa: S311
+    message_count = accepted.message_count if accepted is not None else record.message_count
+    out: list[NewReport] = []
+    if decision.final is not None:
+        status, error = decision.final.status, decision.final.error
+        out.append(reports.report_for(record, decision.final, now, message_count, final=True))
+    elif decision.step_ended is not None:
+        status, error = PENDING_ACCEPTED, NO_ERROR
+        if record.intermediate_report and record.notify and record.notify_url:
+            out.append(reports.report_for(record, decision.step_ended, now, message_count, final=False))
+    elif accepted is not None:
+        status, error = accepted.status, NO_ERROR
+    else:
+        status, error = PENDING_ACCEPTED, NO_ERROR
+    return Transition(record, decision, now, status, error, accepted, tuple(out))

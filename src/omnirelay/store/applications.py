@@ -1,0 +1,268 @@
+"""Messenger applications and users; implements the `MessengerDirectory` port.
+
+Lookups on the send path are cached for a few seconds: an application or user changes rarely,
+and the cache is dropped on every write made through this store.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from omnirelay.domain.times import to_ms
+from omnirelay.ports import MessengerApplication, MessengerUser
+from omnirelay.store.tables import applications, messenger_users, webhook_events
+from omnirelay.store.writer import Writer
+
+_CACHE_S = 5.0
+
+
+def _app(row: Row[Any]) -> MessengerApplication:
+    return MessengerApplication(
+        key=row.key,
+        account_id=int(row.account_id),
+        name=row.name,
+        page_id=row.page_id,
+        page_access_token=row.page_access_token,
+        app_secret=row.app_secret,
+        verify_token=row.verify_token,
+        webhook_url=row.webhook_url,
+    )
+
+
+def _user(row: Row[Any]) -> MessengerUser:
+    return MessengerUser(
+        user_key=row.user_key,
+        application_key=row.application_key,
+        psid=row.psid,
+        phone_number=row.phone_number,
+    )
+
+
+class SqlApplicationStore:
+    def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+
+    def _cached(self, key: tuple[str, ...]) -> tuple[bool, Any]:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def _remember(self, key: tuple[str, ...], value: Any) -> Any:
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + _CACHE_S, value)
+        return value
+
+    async def _write(self, unit: Any) -> Any:
+        try:
+            return await self._writer.run(unit)
+        finally:
+            self._cache.clear()
+
+    # -- MessengerDirectory -----------------------------------------------------------------
+
+    async def application(self, key: str) -> MessengerApplication | None:
+        hit, value = self._cached(("app", key))
+        if hit:
+            return value  # type: ignore[no-any-return]
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(applications).where(applications.c.key == key))).first()
+        return self._remember(("app", key), _app(row) if row is not None else None)  # type: ignore[no-any-return]
+
+    async def user(self, application_key: str, user_key: str) -> MessengerUser | None:
+        hit, value = self._cached(("user", application_key, user_key))
+        if hit:
+            return value  # type: ignore[no-any-return]
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(messenger_users).where(
+                        messenger_users.c.user_key == user_key,
+                        messenger_users.c.application_key == application_key,
+                    )
+                )
+            ).first()
+        return self._remember(("user", application_key, user_key), _user(row) if row else None)  # type: ignore[no-any-return]
+
+    async def user_by_phone(self, application_key: str, phone_number: str) -> MessengerUser | None:
+        hit, value = self._cached(("phone", application_key, phone_number))
+        if hit:
+            return value  # type: ignore[no-any-return]
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(messenger_users)
+                    .where(
+                        messenger_users.c.application_key == application_key,
+                        messenger_users.c.phone_number == phone_number,
+                    )
+                    .order_by(messenger_users.c.created_at)
+                    .limit(1)
+                )
+            ).first()
+        return self._remember(("phone", application_key, phone_number), _user(row) if row else None)  # type: ignore[no-any-return]
+
+    # -- management -------------------------------------------------------------------------
+
+    async def create_application(self, app: MessengerApplication, now: datetime) -> None:
+        async def unit(conn: AsyncConnection) -> None:
+            await conn.execute(
+                insert(applications).values(
+                    key=app.key,
+                    account_id=app.account_id,
+                    name=app.name,
+                    page_id=app.page_id,
+                    page_access_token=app.page_access_token,
+                    app_secret=app.app_secret,
+                    verify_token=app.verify_token,
+                    webhook_url=app.webhook_url,
+                    created_at=to_ms(now),
+                )
+            )
+
+        await self._write(unit)
+
+    async def update_application(self, app: MessengerApplication) -> None:
+        async def unit(conn: AsyncConnection) -> None:
+            await conn.execute(
+                update(applications)
+                .where(applications.c.key == app.key, applications.c.account_id == app.account_id)
+                .values(
+                    name=app.name,
+                    page_id=app.page_id,
+                    page_access_token=app.page_access_token,
+                    app_secret=app.app_secret,
+                    verify_token=app.verify_token,
+                    webhook_url=app.webhook_url,
+                )
+            )
+
+        await self._write(unit)
+
+    async def delete_application(self, account_id: int, key: str) -> bool:
+        async def unit(conn: AsyncConnection) -> bool:
+            res = await conn.execute(
+                delete(applications).where(applications.c.key == key, applications.c.account_id == account_id)
+            )
+            if res.rowcount:
+                await conn.execute(delete(messenger_users).where(messenger_users.c.application_key == key))
+            return bool(res.rowcount)
+
+        return bool(await self._write(unit))
+
+    async def list_applications(self, account_id: int) -> list[MessengerApplication]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(applications)
+                    .where(applications.c.account_id == account_id)
+                    .order_by(applications.c.created_at, applications.c.key)
+                )
+            ).all()
+        return [_app(r) for r in rows]
+
+    async def applications_for_page(self, page_id: str) -> list[MessengerApplication]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(applications).where(applications.c.page_id == page_id))).all()
+        return [_app(r) for r in rows]
+
+    async def add_user(self, user: MessengerUser, now: datetime) -> MessengerUser:
+        """Register (application, psid) once; returns the existing user when already known."""
+
+        async def unit(conn: AsyncConnection) -> MessengerUser:
+            row = (
+                await conn.execute(
+                    select(messenger_users).where(
+                        messenger_users.c.application_key == user.application_key,
+                        messenger_users.c.psid == user.psid,
+                    )
+                )
+            ).first()
+            if row is not None:
+                await conn.execute(
+                    update(messenger_users)
+                    .where(messenger_users.c.user_key == row.user_key)
+                    .values(last_interaction_at=to_ms(now))
+                )
+                return _user(row)
+            await conn.execute(
+                insert(messenger_users).values(
+                    user_key=user.user_key,
+                    application_key=user.application_key,
+                    psid=user.psid,
+                    phone_number=user.phone_number,
+                    created_at=to_ms(now),
+                    last_interaction_at=to_ms(now),
+                )
+            )
+            return user
+
+        result: MessengerUser = await self._write(unit)
+        return result
+
+    async def list_users(self, application_key: str, limit: int, offset: int) -> list[MessengerUser]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(messenger_users)
+                    .where(messenger_users.c.application_key == application_key)
+                    .order_by(messenger_users.c.created_at, messenger_users.c.user_key)
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+        return [_user(r) for r in rows]
+
+    async def set_user_phone(self, application_key: str, user_key: str, phone_number: str | None) -> bool:
+        async def unit(conn: AsyncConnection) -> bool:
+            res = await conn.execute(
+                update(messenger_users)
+                .where(
+                    messenger_users.c.application_key == application_key,
+                    messenger_users.c.user_key == user_key,
+                )
+                .values(phone_number=phone_number)
+            )
+            return bool(res.rowcount)
+
+        return bool(await self._write(unit))
+
+    async def delete_user(self, application_key: str, user_key: str) -> bool:
+        async def unit(conn: AsyncConnection) -> bool:
+            res = await conn.execute(
+                delete(messenger_users).where(
+                    messenger_users.c.application_key == application_key,
+                    messenger_users.c.user_key == user_key,
+                )
+            )
+            return bool(res.rowcount)
+
+        return bool(await self._write(unit))
+
+    async def first_seen(self, dedupe_key: str, application_key: str, now: datetime) -> bool:
+        """Record a webhook event key; False when it was seen before (Meta retries)."""
+
+        async def unit(conn: AsyncConnection) -> bool:
+            seen = (
+                await conn.execute(
+                    select(webhook_events.c.dedupe_key).where(webhook_events.c.dedupe_key == dedupe_key)
+                )
+            ).first()
+            if seen is not None:
+                return False
+            await conn.execute(
+                insert(webhook_events).values(
+                    dedupe_key=dedupe_key, application_key=application_key, received_at=to_ms(now)
+                )
+            )
+            return True
+
+        return bool(await self._writer.run(unit))

@@ -1,0 +1,519 @@
+"""`SqlMessageStore`: messages, attempts, channel refs, the receipt inbox and reports.
+
+Every write goes through the group-commit `Writer`. Transitions are guarded writes:
+`UPDATE messages … WHERE id = :pk AND version = :version [AND lease_owner = :owner]`, so a
+decision made on stale state (a receipt racing a deadline, a lease taken over by another node)
+is refused and re-evaluated instead of overwriting newer state. Claims take a lease by moving
+`next_action_at` to the lease expiry: a node that dies mid-send leaves the message due again
+when its lease runs out (at-least-once sending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from omnirelay.domain.failover import FlowState, Phase
+from omnirelay.domain.messages import Channel, Receipt
+from omnirelay.domain.statuses import ERRORS, STATUSES, error_for_code
+from omnirelay.domain.times import from_ms, to_ms
+from omnirelay.ports import (
+    Api,
+    InboxReceipt,
+    MessageRecord,
+    NewMessage,
+    NewReport,
+    ReceiptOutcome,
+    ReportFilter,
+    ReportState,
+    Transition,
+)
+from omnirelay.store import codec
+from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
+from omnirelay.store.writer import Writer
+
+_RECORD_COLUMNS = (
+    messages.c.id,
+    messages.c.version,
+    messages.c.account_id,
+    messages.c.message_id,
+    messages.c.bulk_id,
+    messages.c.api,
+    messages.c.plan,
+    messages.c.phase,
+    messages.c.step_index,
+    messages.c.tries,
+    messages.c.step_deadline,
+    messages.c.next_action_at,
+    messages.c.created_at,
+    messages.c.sent_at,
+    messages.c.message_count,
+    messages.c.notify_url,
+    messages.c.callback_data,
+    messages.c.intermediate_report,
+    messages.c.notify,
+)
+
+
+def _record(row: Row[Any]) -> MessageRecord:
+    m = row._mapping
+    return MessageRecord(
+        pk=m["id"],
+        version=m["version"],
+        account_id=m["account_id"],
+        message_id=m["message_id"],
+        bulk_id=m["bulk_id"],
+        api=Api(m["api"]),
+        plan=codec.decode_plan(m["plan"]),
+        state=FlowState(
+            step_index=m["step_index"],
+            phase=Phase(m["phase"]),
+            tries=m["tries"],
+            step_deadline=from_ms(m["step_deadline"]),
+            next_action_at=from_ms(m["next_action_at"]) if m["next_action_at"] is not None else None,
+        ),
+        created_at=from_ms(m["created_at"]),
+        sent_at=from_ms(m["sent_at"]) if m["sent_at"] is not None else None,
+        message_count=m["message_count"],
+        notify_url=m["notify_url"],
+        callback_data=m["callback_data"],
+        intermediate_report=m["intermediate_report"],
+        notify=m["notify"],
+    )
+
+
+def _ms(dt: datetime | None) -> int | None:
+    return to_ms(dt) if dt is not None else None
+
+
+class SqlMessageStore:
+    def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._pg = engine.dialect.name == "postgresql"
+
+    # -- intake ---------------------------------------------------------------------------
+
+    async def insert_messages(self, new: Sequence[NewMessage]) -> list[bool]:
+        items = list(new)
+
+        async def unit(conn: AsyncConnection) -> list[bool]:
+            return await self._insert(conn, items)
+
+        return await self._writer.run(unit)
+
+    async def _insert(self, conn: AsyncConnection, items: list[NewMessage]) -> list[bool]:
+        ok = [True] * len(items)
+        claimed: set[tuple[int, str]] = set()
+        checks: dict[int, list[str]] = {}
+        for i, m in enumerate(items):
+            key = (m.account_id, m.message_id)
+            if key in claimed:
+                ok[i] = False
+            claimed.add(key)
+            if m.client_message_id:
+                checks.setdefault(m.account_id, []).append(m.message_id)
+        for account_id, ids in checks.items():
+            taken = await conn.execute(
+                select(messages.c.message_id).where(
+                    messages.c.account_id == account_id, messages.c.message_id.in_(ids)
+                )
+            )
+            used = {r[0] for r in taken}
+            for i, m in enumerate(items):
+                if m.account_id == account_id and m.message_id in used:
+                    ok[i] = False
+        plain = [self._row(m) for i, m in enumerate(items) if ok[i] and m.final_report is None]
+        if plain:
+            await conn.execute(insert(messages), plain)
+        for i, m in enumerate(items):
+            if ok[i] and m.final_report is not None:
+                pk = (
+                    await conn.execute(insert(messages).returning(messages.c.id), self._row(m))
+                ).scalar_one()
+                await self._insert_report(
+                    conn,
+                    pk,
+                    m.account_id,
+                    m.api,
+                    m.message_id,
+                    m.bulk_id,
+                    m.notify_url,
+                    m.final_report,
+                    m.created_at,
+                    "FINAL",
+                )
+        return ok
+
+    @staticmethod
+    def _row(m: NewMessage) -> dict[str, Any]:
+        s = m.state
+        return {
+            "account_id": m.account_id,
+            "message_id": m.message_id,
+            "bulk_id": m.bulk_id,
+            "api": m.api.value,
+            "to_json": codec.encode(m.to),
+            "plan": codec.encode(m.plan),
+            "phase": s.phase.value,
+            "step_index": s.step_index,
+            "tries": s.tries,
+            "step_deadline": to_ms(s.step_deadline),
+            "next_action_at": _ms(s.next_action_at),
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "version": 0,
+            "status_id": m.status.id,
+            "error_id": m.error.id,
+            "channel": m.plan[0].channel.value if m.plan else None,
+            "sent_to": m.plan[0].to if m.plan else None,
+            "sent_from": m.plan[0].sender if m.plan else None,
+            "text": m.text,
+            "message_count": 0 if m.final_report is None else 1,
+            "created_at": to_ms(m.created_at),
+            "sent_at": None,
+            "done_at": to_ms(m.created_at) if m.final_report is not None else None,
+            "notify_url": m.notify_url,
+            "callback_data": m.callback_data,
+            "intermediate_report": m.intermediate_report,
+            "notify": m.notify,
+        }
+
+    # -- dispatching ----------------------------------------------------------------------
+
+    async def claim_due(self, now: datetime, owner: str, lease_s: float, limit: int) -> list[MessageRecord]:
+        now_ms = to_ms(now)
+        until_ms = to_ms(now + timedelta(seconds=lease_s))
+        due = (
+            select(messages.c.id)
+            .where(messages.c.next_action_at <= now_ms)
+            .order_by(messages.c.next_action_at)
+            .limit(limit)
+        )
+        if self._pg:
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(messages)
+            .where(messages.c.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires_at=until_ms, next_action_at=until_ms)
+            .returning(*_RECORD_COLUMNS)
+        )
+
+        async def unit(conn: AsyncConnection) -> list[MessageRecord]:
+            rows = (await conn.execute(stmt)).all()
+            return [_record(r) for r in rows]
+
+        return await self._writer.run(unit)
+
+    async def apply(self, transitions: Sequence[Transition], owner: str | None) -> list[bool]:
+        items = list(transitions)
+
+        async def unit(conn: AsyncConnection) -> list[bool]:
+            return [await self._apply_one(conn, t, owner) for t in items]
+
+        return await self._writer.run(unit)
+
+    async def _apply_one(self, conn: AsyncConnection, t: Transition, owner: str | None) -> bool:
+        rec, d, now_ms = t.record, t.decision, to_ms(t.now)
+        acted = rec.plan[rec.state.step_index]
+        current = rec.plan[d.state.step_index]
+        values: dict[str, Any] = {
+            "phase": d.state.phase.value,
+            "step_index": d.state.step_index,
+            "tries": d.state.tries,
+            "step_deadline": to_ms(d.state.step_deadline),
+            "next_action_at": _ms(d.state.next_action_at),
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "version": rec.version + 1,
+            "status_id": t.status.id,
+            "error_id": t.error.id,
+            "channel": current.channel.value,
+            "sent_to": current.to,
+            "sent_from": current.sender,
+        }
+        if t.accepted is not None:
+            values["message_count"] = t.accepted.message_count
+            values["sent_at"] = func.coalesce(messages.c.sent_at, now_ms)
+        if d.final is not None:
+            values["done_at"] = now_ms
+        guard = and_(messages.c.id == rec.pk, messages.c.version == rec.version)
+        if owner is not None:
+            guard = and_(guard, messages.c.lease_owner == owner)
+        result = await conn.execute(update(messages).where(guard).values(**values))
+        if result.rowcount != 1:
+            return False
+        tried_now = t.accepted is not None or (d.step_ended is not None and rec.state.phase is Phase.READY)
+        if tried_now:
+            await self._upsert_attempt(
+                conn, rec.pk, rec.state.step_index, acted.channel.value, acted.sender, acted.to, d, t, now_ms
+            )
+        elif d.step_ended is not None:
+            await conn.execute(
+                update(attempts)
+                .where(attempts.c.message_pk == rec.pk, attempts.c.step_index == rec.state.step_index)
+                .values(status_id=d.step_ended.status.id, error_id=d.step_ended.error.id, done_at=now_ms)
+            )
+        if t.accepted is not None and t.accepted.refs:
+            await conn.execute(
+                insert(channel_refs),
+                [
+                    {
+                        "channel": acted.channel.value,
+                        "ref": ref,
+                        "message_pk": rec.pk,
+                        "step_index": rec.state.step_index,
+                        "delivered": False,
+                    }
+                    for ref in t.accepted.refs
+                ],
+            )
+        for report in t.reports:
+            await self._insert_report(
+                conn,
+                rec.pk,
+                rec.account_id,
+                rec.api,
+                rec.message_id,
+                rec.bulk_id,
+                rec.notify_url,
+                report,
+                t.now,
+                report.kind,
+            )
+        return True
+
+    async def _upsert_attempt(
+        self,
+        conn: AsyncConnection,
+        pk: int,
+        step_index: int,
+        channel: str,
+        sender: str,
+        to: str,
+        d: Any,
+        t: Transition,
+        now_ms: int,
+    ) -> None:
+        ended = d.step_ended
+        status = ended.status if ended is not None else t.status
+        error = ended.error if ended is not None else t.error
+        row = {
+            "message_pk": pk,
+            "step_index": step_index,
+            "channel": channel,
+            "sender": sender,
+            "to": to,
+            "tries": t.record.state.tries + 1,
+            "sent_at": now_ms if t.accepted is not None else None,
+            "done_at": now_ms if ended is not None else None,
+            "status_id": status.id,
+            "error_id": error.id,
+            "message_count": t.accepted.message_count if t.accepted is not None else 0,
+        }
+        ins = (pg_insert if self._pg else sqlite_insert)(attempts).values(**row)
+        upd = {k: ins.excluded[k] for k in ("tries", "status_id", "error_id", "message_count", "done_at")}
+        upd["sent_at"] = func.coalesce(attempts.c.sent_at, ins.excluded.sent_at)
+        await conn.execute(ins.on_conflict_do_update(index_elements=["message_pk", "step_index"], set_=upd))
+
+    async def _insert_report(
+        self,
+        conn: AsyncConnection,
+        pk: int,
+        account_id: int,
+        api: Api,
+        message_id: str,
+        bulk_id: str | None,
+        notify_url: str | None,
+        report: NewReport,
+        now: datetime,
+        kind: str,
+    ) -> None:
+        await conn.execute(
+            insert(reports).values(
+                account_id=account_id,
+                message_pk=pk,
+                api=api.value,
+                kind=kind,
+                state=report.state.value,
+                body=codec.encode(report.body),
+                bulk_id=bulk_id,
+                message_id=message_id,
+                channel=report.channel,
+                notify_url=notify_url,
+                created_at=to_ms(now),
+                next_push_at=_ms(report.next_push_at),
+                push_tries=0,
+            )
+        )
+
+    # -- receipts -------------------------------------------------------------------------
+
+    async def record_receipts(self, receipts: Sequence[Receipt], now: datetime) -> None:
+        now_ms = to_ms(now)
+        rows = [
+            {
+                "channel": r.channel.value,
+                "ref": r.ref,
+                "status_id": r.status.id,
+                "error_id": r.error.id,
+                "done_at": to_ms(r.done_at),
+                "detail": codec.encode(r.detail),
+                "received_at": now_ms,
+                "next_try_at": now_ms,
+            }
+            for r in receipts
+        ]
+        if not rows:
+            return
+
+        async def unit(conn: AsyncConnection) -> None:
+            await conn.execute(insert(receipts_inbox), rows)
+
+        await self._writer.run(unit)
+
+    async def due_receipts(self, now: datetime, limit: int) -> list[InboxReceipt]:
+        async with self._engine.connect() as conn:
+            inbox = (
+                await conn.execute(
+                    select(receipts_inbox)
+                    .where(receipts_inbox.c.next_try_at <= to_ms(now))
+                    .order_by(receipts_inbox.c.id)
+                    .limit(limit)
+                )
+            ).all()
+            if not inbox:
+                return []
+            keys = {(r.channel, r.ref) for r in inbox}
+            refs = (
+                await conn.execute(select(channel_refs).where(channel_refs.c.ref.in_([k[1] for k in keys])))
+            ).all()
+            by_key = {(r.channel, r.ref): r for r in refs if (r.channel, r.ref) in keys}
+            pks = {r.message_pk for r in by_key.values()}
+            records: dict[int, MessageRecord] = {}
+            undelivered: dict[tuple[int, int], frozenset[str]] = {}
+            if pks:
+                for row in (await conn.execute(select(*_RECORD_COLUMNS).where(messages.c.id.in_(pks)))).all():
+                    records[row.id] = _record(row)
+                parts = (
+                    await conn.execute(
+                        select(
+                            channel_refs.c.message_pk, channel_refs.c.step_index, channel_refs.c.ref
+                        ).where(channel_refs.c.message_pk.in_(pks), channel_refs.c.delivered.is_(False))
+                    )
+                ).all()
+                collect: dict[tuple[int, int], set[str]] = {}
+                for p in parts:
+                    collect.setdefault((p.message_pk, p.step_index), set()).add(p.ref)
+                undelivered = {k: frozenset(v) for k, v in collect.items()}
+        out = []
+        for r in inbox:
+            ref_row = by_key.get((r.channel, r.ref))
+            receipt = Receipt(
+                channel=Channel(r.channel),
+                ref=r.ref,
+                status=STATUSES[r.status_id],
+                error=ERRORS.get(r.error_id) or error_for_code(r.error_id),
+                done_at=from_ms(r.done_at),
+                detail=codec.decode_dict(r.detail),
+            )
+            record = records.get(ref_row.message_pk) if ref_row is not None else None
+            step = ref_row.step_index if ref_row is not None else None
+            pending = (
+                undelivered.get((ref_row.message_pk, ref_row.step_index), frozenset())
+                if ref_row
+                else frozenset()
+            )
+            out.append(InboxReceipt(r.id, receipt, from_ms(r.received_at), record, step, pending))
+        return out
+
+    async def settle_receipts(self, outcomes: Sequence[ReceiptOutcome]) -> list[bool]:
+        items = list(outcomes)
+
+        async def unit(conn: AsyncConnection) -> list[bool]:
+            results = []
+            for o in items:
+                results.append(await self._settle_one(conn, o))
+            return results
+
+        return await self._writer.run(unit)
+
+    async def _settle_one(self, conn: AsyncConnection, o: ReceiptOutcome) -> bool:
+        if o.retry_at is not None:
+            await conn.execute(
+                update(receipts_inbox)
+                .where(receipts_inbox.c.id == o.inbox_id)
+                .values(next_try_at=to_ms(o.retry_at))
+            )
+            return True
+        inbox = (await conn.execute(select(receipts_inbox).where(receipts_inbox.c.id == o.inbox_id))).first()
+        if inbox is None:
+            return True
+        ref = (
+            await conn.execute(
+                select(channel_refs).where(
+                    channel_refs.c.channel == inbox.channel, channel_refs.c.ref == inbox.ref
+                )
+            )
+        ).first()
+        if o.transition is not None and not await self._apply_one(conn, o.transition, None):
+            # stale: look at it again right away, with fresh state
+            await conn.execute(
+                update(receipts_inbox)
+                .where(receipts_inbox.c.id == o.inbox_id)
+                .values(next_try_at=inbox.received_at)
+            )
+            return False
+        if ref is not None:
+            if STATUSES[inbox.status_id].is_success:
+                await conn.execute(
+                    update(channel_refs)
+                    .where(channel_refs.c.channel == inbox.channel, channel_refs.c.ref == inbox.ref)
+                    .values(delivered=True)
+                )
+            if o.late:
+                await conn.execute(
+                    update(attempts)
+                    .where(attempts.c.message_pk == ref.message_pk, attempts.c.step_index == ref.step_index)
+                    .values(
+                        late_status_id=inbox.status_id, late_error_id=inbox.error_id, late_at=inbox.done_at
+                    )
+                )
+        await conn.execute(delete(receipts_inbox).where(receipts_inbox.c.id == o.inbox_id))
+        return True
+
+    # -- reports --------------------------------------------------------------------------
+
+    async def take_reports(self, account_id: int, api: Api, flt: ReportFilter) -> list[bytes]:
+        conds = [
+            reports.c.account_id == account_id,
+            reports.c.api == api.value,
+            reports.c.state == ReportState.PULL.value,
+        ]
+        if flt.bulk_id is not None:
+            conds.append(reports.c.bulk_id == flt.bulk_id)
+        if flt.message_id is not None:
+            conds.append(reports.c.message_id == flt.message_id)
+        if flt.channel is not None:
+            conds.append(reports.c.channel == flt.channel)
+        pick = select(reports.c.id).where(*conds).order_by(reports.c.id).limit(flt.limit)
+        if self._pg:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(reports)
+            .where(reports.c.id.in_(pick.scalar_subquery()), reports.c.state == ReportState.PULL.value)
+            .values(state=ReportState.DONE.value)
+            .returning(reports.c.id, reports.c.body)
+        )
+
+        async def unit(conn: AsyncConnection) -> list[bytes]:
+            rows = sorted((await conn.execute(stmt)).all(), key=lambda r: r.id)
+            return [r.body.encode() for r in rows]
+
+        return await self._writer.run(unit)

@@ -1,0 +1,217 @@
+"""SQLAlchemy Core table definitions: the one schema, for SQLite and PostgreSQL.
+
+Times are integer milliseconds since the epoch (UTC) in every table: one representation for
+both backends, cheap to index and compare. JSON columns are text written by msgspec.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A 64-bit key that is still SQLite's rowid alias (SQLite only aliases INTEGER PRIMARY KEY).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("key_digest", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=False),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("page_id", String(64), nullable=False, index=True),
+    Column("page_access_token", Text, nullable=False),
+    Column("app_secret", Text, nullable=False),
+    Column("verify_token", String(200), nullable=False),
+    Column("webhook_url", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+messenger_users = Table(
+    "messenger_users",
+    metadata,
+    Column("user_key", String(64), primary_key=True),
+    Column("application_key", String(64), nullable=False),
+    Column("psid", String(64), nullable=False),
+    Column("phone_number", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_interaction_at", BigInteger, nullable=True),
+    UniqueConstraint("application_key", "psid", name="uq_messenger_users_application_psid"),
+    Index("ix_messenger_users_phone", "application_key", "phone_number"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("dedupe_key", String(200), primary_key=True),
+    Column("application_key", String(64), nullable=False),
+    Column("received_at", BigInteger, nullable=False, index=True),
+)
+
+scenarios = Table(
+    "scenarios",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("name", String(500), nullable=False),
+    Column("flow", Text, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("message_id", String(200), nullable=False),
+    Column("bulk_id", String(200), nullable=True),
+    Column("api", String(16), nullable=False),  # FACEBOOK (/facebook/1/single) or OMNI
+    Column("to_json", Text, nullable=False),  # the request's `to`, echoed
+    Column("plan", Text, nullable=False),  # the frozen applicable steps
+    Column("phase", String(8), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("step_deadline", BigInteger, nullable=False),
+    Column("next_action_at", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("status_id", Integer, nullable=False),
+    Column("error_id", Integer, nullable=False),
+    Column("channel", String(16), nullable=True),
+    Column("sent_to", String(200), nullable=True),
+    Column("sent_from", String(200), nullable=True),
+    Column("text", Text, nullable=True),
+    Column("message_count", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("done_at", BigInteger, nullable=True),
+    Column("notify_url", Text, nullable=True),
+    Column("callback_data", Text, nullable=True),
+    Column("intermediate_report", Boolean, nullable=False),
+    Column("notify", Boolean, nullable=False),
+    UniqueConstraint("account_id", "message_id", name="uq_messages_account_message_id"),
+    Index("ix_messages_due", "next_action_at"),
+    Index("ix_messages_account_created", "account_id", "created_at"),
+    Index("ix_messages_account_bulk", "account_id", "bulk_id"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("message_pk", BigInteger, primary_key=True),
+    Column("step_index", Integer, primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("sender", String(200), nullable=False),
+    Column("to", String(200), nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("done_at", BigInteger, nullable=True),
+    Column("status_id", Integer, nullable=False),
+    Column("error_id", Integer, nullable=False),
+    Column("message_count", Integer, nullable=False),
+    Column("late_status_id", Integer, nullable=True),
+    Column("late_error_id", Integer, nullable=True),
+    Column("late_at", BigInteger, nullable=True),
+)
+
+channel_refs = Table(
+    "channel_refs",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("ref", String(200), primary_key=True),
+    Column("message_pk", BigInteger, nullable=False, index=True),
+    Column("step_index", Integer, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+)
+
+receipts_inbox = Table(
+    "receipts_inbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("ref", String(200), nullable=False),
+    Column("status_id", Integer, nullable=False),
+    Column("error_id", Integer, nullable=False),
+    Column("done_at", BigInteger, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("next_try_at", BigInteger, nullable=False, index=True),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("message_pk", BigInteger, nullable=False, index=True),
+    Column("api", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # FINAL or INTERMEDIATE
+    Column("state", String(8), nullable=False),  # PUSH (outbox), PULL (queued), DONE
+    Column("body", Text, nullable=False),  # the rendered report row (JSON)
+    Column("bulk_id", String(200), nullable=True),
+    Column("message_id", String(200), nullable=False),
+    Column("channel", String(16), nullable=True),
+    Column("notify_url", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("next_push_at", BigInteger, nullable=True),
+    Column("push_tries", Integer, nullable=False),
+    Index("ix_reports_pull", "account_id", "api", "state", "id"),
+    Index("ix_reports_push", "state", "next_push_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("body_digest", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False, index=True),
+)
