@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import REGISTRY, generate_latest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -31,7 +30,7 @@ from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
-from omnirelay.store.engine import make_engine
+from omnirelay.store.engine import make_engine, reachable
 from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.migrate import migrate
 from omnirelay.store.writer import Writer
@@ -109,15 +108,8 @@ class Gateway:
         log.warning("SANDBOX MODE: simulated channels and demo credentials (Aladdin / open sesame)")
 
     async def ready(self) -> dict[str, bool]:
-        checks: dict[str, bool] = {}
-        try:
-            assert self.engine is not None
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            checks["storage"] = True
-        except Exception:
-            checks["storage"] = False
-        return checks
+        assert self.engine is not None
+        return {"storage": await reachable(self.engine)}
 
     async def stop(self) -> None:
         for task in self.tasks:

@@ -155,6 +155,7 @@ def advance(
     state: FlowState,
     outcome: Outcome,
     now: datetime,
+    *,
     policy: RetryPolicy = RetryPolicy(),
     jitter: float = 0.0,
 ) -> Decision:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from omnirelay.domain.errors import ValidationFailed
 from omnirelay.domain.statuses import ErrorCode, Status
 
 
@@ -136,8 +137,6 @@ def _absolute_http_url(url: str | None) -> bool:
 
 def check_facebook_content(content: FacebookContent, prefix: str) -> None:
     """Raise `ValidationFailed` naming the first field that breaks the rules of its type."""
-    from omnirelay.domain.errors import ValidationFailed
-
     kind = content.kind
     if kind is FacebookKind.TEXT and not content.text:
         raise ValidationFailed(field=f"{prefix}.text", problem="must not be empty for type TEXT")

@@ -58,11 +58,17 @@ def _s(group: StatusGroup, id_: int, name: str, description: str) -> Status:
 
 G = StatusGroup
 MESSAGE_ACCEPTED = _s(G.ACCEPTED, 0, "MESSAGE_ACCEPTED", "Message accepted")
-PENDING_WAITING_DELIVERY = _s(G.PENDING, 3, "PENDING_WAITING_DELIVERY", "Message sent, waiting for delivery report")
+PENDING_WAITING_DELIVERY = _s(
+    G.PENDING, 3, "PENDING_WAITING_DELIVERY", "Message sent, waiting for delivery report"
+)
 PENDING_ENROUTE = _s(G.PENDING, 7, "PENDING_ENROUTE", "Message sent to next instance")
 PENDING_ACCEPTED = _s(G.PENDING, 26, "PENDING_ACCEPTED", "Message accepted, pending for delivery")
-UNDELIVERABLE_REJECTED_OPERATOR = _s(G.UNDELIVERABLE, 4, "UNDELIVERABLE_REJECTED_OPERATOR", "Message rejected by operator")
-UNDELIVERABLE_NOT_DELIVERED = _s(G.UNDELIVERABLE, 9, "UNDELIVERABLE_NOT_DELIVERED", "Message sent not delivered")
+UNDELIVERABLE_REJECTED_OPERATOR = _s(
+    G.UNDELIVERABLE, 4, "UNDELIVERABLE_REJECTED_OPERATOR", "Message rejected by operator"
+)
+UNDELIVERABLE_NOT_DELIVERED = _s(
+    G.UNDELIVERABLE, 9, "UNDELIVERABLE_NOT_DELIVERED", "Message sent not delivered"
+)
 UNDELIVERABLE_NOT_SENT = _s(G.UNDELIVERABLE, 31, "UNDELIVERABLE_NOT_SENT", "Message not sent")
 DELIVERED_TO_OPERATOR = _s(G.DELIVERED, 2, "DELIVERED_TO_OPERATOR", "Message delivered to operator")
 DELIVERED_TO_HANDSET = _s(G.DELIVERED, 5, "DELIVERED_TO_HANDSET", "Message delivered to handset")

@@ -40,7 +40,7 @@ async def decode(request: Request, type_: type[T], limit: int) -> T:
     raw = await read_body(request, limit)
     decoder = _decoders.get(type_)
     if decoder is None:
-        decoder = _decoders[type_] = msgspec.json.Decoder(type_)  # type: ignore[assignment]
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
     try:
         return decoder.decode(raw)  # type: ignore[return-value]
     except msgspec.ValidationError as exc:

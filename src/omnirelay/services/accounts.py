@@ -14,11 +14,10 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from omnirelay.domain.errors import Unauthorized
 from omnirelay.domain.times import to_ms
-from omnirelay.ports import Clock
+from omnirelay.ports import AccountStore, Clock
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
@@ -48,15 +47,6 @@ def digest(secret: str) -> str:
 
 def new_api_key() -> str:
     return secrets.token_hex(16) + "-" + secrets.token_urlsafe(24)
-
-
-class AccountStore(Protocol):
-    async def account_by_username(self, username: str) -> tuple[int, str] | None: ...
-    async def account_by_key_digest(self, key_digest: str) -> int | None: ...
-    async def create_session(self, token_digest: str, account_id: int, now: object) -> None: ...
-    async def session(self, token_digest: str) -> tuple[int, int] | None: ...
-    async def touch_session(self, token_digest: str, now: object) -> None: ...
-    async def delete_session(self, token_digest: str) -> None: ...
 
 
 class Authenticator:

@@ -9,6 +9,7 @@ mid-send, the message becomes due again when the lease runs out and another loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 
@@ -69,10 +70,8 @@ class Dispatcher:
                 claimed = 0
             if claimed < self._batch:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
-                except TimeoutError:
-                    pass
 
     async def run_once(self, *, wait: bool = True) -> int:
         """Claim one batch of due messages and start processing them; `wait` for them to finish."""

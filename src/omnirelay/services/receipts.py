@@ -11,6 +11,7 @@ goes through storage, any node can apply any receipt, before or after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -55,10 +56,8 @@ class ReceiptProcessor:
                 handled = 0
             if handled < self._batch:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
-                except TimeoutError:
-                    pass
 
     async def run_once(self) -> int:
         due = await self._store.due_receipts(self._clock.now(), self._batch)

@@ -21,7 +21,14 @@ def transition_for(
     accepted: Accepted | None = None,
     policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - immutable value
 ) -> Transition:
-    decision = failover.advance(record.plan, record.state, outcome, now, policy, jitter=random.random())  # noqa: S311
+    decision = failover.advance(
+        record.plan,
+        record.state,
+        outcome,
+        now,
+        policy=policy,
+        jitter=random.random(),  # noqa: S311 - backoff jitter, not a secret
+    )
     message_count = accepted.message_count if accepted is not None else record.message_count
     out: list[NewReport] = []
     if decision.final is not None:

@@ -8,6 +8,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.times import to_ms
+from omnirelay.store.engine import reading
 from omnirelay.store.tables import accounts, api_keys, auth_sessions
 from omnirelay.store.writer import Writer
 
@@ -27,7 +28,7 @@ class SqlAccountStore:
         return await self._writer.run(unit)
 
     async def account_by_username(self, username: str) -> tuple[int, str] | None:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(accounts.c.id, accounts.c.password_hash).where(accounts.c.username == username)
@@ -46,7 +47,7 @@ class SqlAccountStore:
         await self._writer.run(unit)
 
     async def account_by_key_digest(self, key_digest: str) -> int | None:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             value = (
                 await conn.execute(select(api_keys.c.account_id).where(api_keys.c.key_digest == key_digest))
             ).scalar_one_or_none()
@@ -64,7 +65,7 @@ class SqlAccountStore:
 
     async def session(self, token_digest: str) -> tuple[int, int] | None:
         """(account id, last used ms) of a session."""
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(auth_sessions.c.account_id, auth_sessions.c.last_used_at).where(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import MessengerApplication, MessengerUser
+from omnirelay.store.engine import reading
 from omnirelay.store.tables import applications, messenger_users, webhook_events
 from omnirelay.store.writer import Writer
 
@@ -73,7 +74,7 @@ class SqlApplicationStore:
         hit, value = self._cached(("app", key))
         if hit:
             return value  # type: ignore[no-any-return]
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             row = (await conn.execute(select(applications).where(applications.c.key == key))).first()
         return self._remember(("app", key), _app(row) if row is not None else None)  # type: ignore[no-any-return]
 
@@ -81,7 +82,7 @@ class SqlApplicationStore:
         hit, value = self._cached(("user", application_key, user_key))
         if hit:
             return value  # type: ignore[no-any-return]
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(messenger_users).where(
@@ -96,7 +97,7 @@ class SqlApplicationStore:
         hit, value = self._cached(("phone", application_key, phone_number))
         if hit:
             return value  # type: ignore[no-any-return]
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(messenger_users)
@@ -159,7 +160,7 @@ class SqlApplicationStore:
         return bool(await self._write(unit))
 
     async def list_applications(self, account_id: int) -> list[MessengerApplication]:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             rows = (
                 await conn.execute(
                     select(applications)
@@ -170,7 +171,7 @@ class SqlApplicationStore:
         return [_app(r) for r in rows]
 
     async def applications_for_page(self, page_id: str) -> list[MessengerApplication]:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             rows = (await conn.execute(select(applications).where(applications.c.page_id == page_id))).all()
         return [_app(r) for r in rows]
 
@@ -209,7 +210,7 @@ class SqlApplicationStore:
         return result
 
     async def list_users(self, application_key: str, limit: int, offset: int) -> list[MessengerUser]:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             rows = (
                 await conn.execute(
                     select(messenger_users)

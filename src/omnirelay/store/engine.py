@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from omnirelay.domain.errors import StorageUnavailable
 
 
 def is_sqlite(url: str) -> bool:
@@ -26,3 +31,32 @@ def make_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+@contextlib.asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read connection; failing to reach the database becomes `StorageUnavailable`."""
+    try:
+        conn_cm = engine.connect()
+        conn = await conn_cm.__aenter__()
+    except (DBAPIError, OSError) as exc:
+        raise StorageUnavailable() from exc
+    try:
+        yield conn
+    except (OperationalError, InterfaceError, OSError) as exc:
+        await conn_cm.__aexit__(type(exc), exc, exc.__traceback__)
+        raise StorageUnavailable() from exc
+    except BaseException as exc:
+        await conn_cm.__aexit__(type(exc), exc, exc.__traceback__)
+        raise
+    else:
+        await conn_cm.__aexit__(None, None, None)
+
+
+async def reachable(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (DBAPIError, OSError):
+        return False
+    return True

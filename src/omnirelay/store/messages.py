@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -35,6 +35,7 @@ from omnirelay.ports import (
     Transition,
 )
 from omnirelay.store import codec
+from omnirelay.store.engine import reading
 from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
 from omnirelay.store.writer import Writer
 
@@ -61,7 +62,7 @@ _RECORD_COLUMNS = (
 )
 
 
-def _record(row: Row[Any]) -> MessageRecord:
+def _record(row: Any) -> MessageRecord:
     m = row._mapping
     return MessageRecord(
         pk=m["id"],
@@ -137,18 +138,7 @@ class SqlMessageStore:
                 pk = (
                     await conn.execute(insert(messages).returning(messages.c.id), self._row(m))
                 ).scalar_one()
-                await self._insert_report(
-                    conn,
-                    pk,
-                    m.account_id,
-                    m.api,
-                    m.message_id,
-                    m.bulk_id,
-                    m.notify_url,
-                    m.final_report,
-                    m.created_at,
-                    "FINAL",
-                )
+                await self._insert_report(conn, pk=pk, owner=m, report=m.final_report, now=m.created_at)
         return ok
 
     @staticmethod
@@ -251,9 +241,7 @@ class SqlMessageStore:
             return False
         tried_now = t.accepted is not None or (d.step_ended is not None and rec.state.phase is Phase.READY)
         if tried_now:
-            await self._upsert_attempt(
-                conn, rec.pk, rec.state.step_index, acted.channel.value, acted.sender, acted.to, d, t, now_ms
-            )
+            await self._upsert_attempt(conn, t)
         elif d.step_ended is not None:
             await conn.execute(
                 update(attempts)
@@ -275,78 +263,53 @@ class SqlMessageStore:
                 ],
             )
         for report in t.reports:
-            await self._insert_report(
-                conn,
-                rec.pk,
-                rec.account_id,
-                rec.api,
-                rec.message_id,
-                rec.bulk_id,
-                rec.notify_url,
-                report,
-                t.now,
-                report.kind,
-            )
+            await self._insert_report(conn, pk=rec.pk, owner=rec, report=report, now=t.now)
         return True
 
-    async def _upsert_attempt(
-        self,
-        conn: AsyncConnection,
-        pk: int,
-        step_index: int,
-        channel: str,
-        sender: str,
-        to: str,
-        d: Any,
-        t: Transition,
-        now_ms: int,
-    ) -> None:
-        ended = d.step_ended
-        status = ended.status if ended is not None else t.status
-        error = ended.error if ended is not None else t.error
+    async def _upsert_attempt(self, conn: AsyncConnection, t: Transition) -> None:
+        rec, ended, now_ms = t.record, t.decision.step_ended, to_ms(t.now)
+        step = rec.plan[rec.state.step_index]
         row = {
-            "message_pk": pk,
-            "step_index": step_index,
-            "channel": channel,
-            "sender": sender,
-            "to": to,
-            "tries": t.record.state.tries + 1,
+            "message_pk": rec.pk,
+            "step_index": rec.state.step_index,
+            "channel": step.channel.value,
+            "sender": step.sender,
+            "to": step.to,
+            "tries": rec.state.tries + 1,
             "sent_at": now_ms if t.accepted is not None else None,
             "done_at": now_ms if ended is not None else None,
-            "status_id": status.id,
-            "error_id": error.id,
+            "status_id": (ended.status if ended is not None else t.status).id,
+            "error_id": (ended.error if ended is not None else t.error).id,
             "message_count": t.accepted.message_count if t.accepted is not None else 0,
         }
         ins = (pg_insert if self._pg else sqlite_insert)(attempts).values(**row)
-        upd = {k: ins.excluded[k] for k in ("tries", "status_id", "error_id", "message_count", "done_at")}
+        upd: dict[str, Any] = {
+            k: ins.excluded[k] for k in ("tries", "status_id", "error_id", "message_count", "done_at")
+        }
         upd["sent_at"] = func.coalesce(attempts.c.sent_at, ins.excluded.sent_at)
         await conn.execute(ins.on_conflict_do_update(index_elements=["message_pk", "step_index"], set_=upd))
 
     async def _insert_report(
         self,
         conn: AsyncConnection,
+        *,
         pk: int,
-        account_id: int,
-        api: Api,
-        message_id: str,
-        bulk_id: str | None,
-        notify_url: str | None,
+        owner: NewMessage | MessageRecord,
         report: NewReport,
         now: datetime,
-        kind: str,
     ) -> None:
         await conn.execute(
             insert(reports).values(
-                account_id=account_id,
+                account_id=owner.account_id,
                 message_pk=pk,
-                api=api.value,
-                kind=kind,
+                api=owner.api.value,
+                kind=report.kind,
                 state=report.state.value,
                 body=codec.encode(report.body),
-                bulk_id=bulk_id,
-                message_id=message_id,
+                bulk_id=owner.bulk_id,
+                message_id=owner.message_id,
                 channel=report.channel,
-                notify_url=notify_url,
+                notify_url=owner.notify_url,
                 created_at=to_ms(now),
                 next_push_at=_ms(report.next_push_at),
                 push_tries=0,
@@ -379,7 +342,7 @@ class SqlMessageStore:
         await self._writer.run(unit)
 
     async def due_receipts(self, now: datetime, limit: int) -> list[InboxReceipt]:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             inbox = (
                 await conn.execute(
                     select(receipts_inbox)

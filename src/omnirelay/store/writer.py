@@ -13,6 +13,7 @@ caller gets `StorageUnavailable` and nothing is reported as accepted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.errors import StorageUnavailable
+from omnirelay.store.engine import reachable
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ Unit = Callable[[AsyncConnection], Awaitable[Any]]
 
 
 def _is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError):
+    if isinstance(exc, OperationalError | InterfaceError | OSError | StorageUnavailable):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -49,10 +51,8 @@ class Writer:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         while not self._queue.empty():
             _, fut = self._queue.get_nowait()
             if not fut.done():
@@ -78,7 +78,9 @@ class Writer:
     async def _commit(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
         try:
             results = await self._transaction([u for u, _ in batch])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every caller must get an answer
+            if not _is_unavailable(exc) and isinstance(exc, DBAPIError) and not await reachable(self._engine):
+                exc = StorageUnavailable(f"database unreachable: {type(exc.orig).__name__}")
             if _is_unavailable(exc) or len(batch) == 1:
                 self._fail(batch, exc)
                 return
@@ -86,7 +88,7 @@ class Writer:
             for item in batch:
                 try:
                     (result,) = await self._transaction([item[0]])
-                except Exception as one_exc:
+                except Exception as one_exc:  # noqa: BLE001 - isolates the faulty unit
                     self._fail([item], one_exc)
                 else:
                     if not item[1].done():

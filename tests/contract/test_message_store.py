@@ -1,0 +1,215 @@
+"""The MessageStore contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from omnirelay.domain import failover
+from omnirelay.domain.failover import Delivered, PlannedStep, SentOk, StepFailed
+from omnirelay.domain.messages import AddressKind, Channel, FacebookContent, FacebookKind, Receipt, SmsContent
+from omnirelay.domain.statuses import (
+    DELIVERED_TO_HANDSET,
+    EC_UNKNOWN_USER,
+    NO_ERROR,
+    PENDING_ACCEPTED,
+    PENDING_ENROUTE,
+    PENDING_WAITING_DELIVERY,
+    UNDELIVERABLE_NOT_DELIVERED,
+)
+from omnirelay.ports import Accepted, Api, NewMessage, ReceiptOutcome, ReportFilter
+from omnirelay.services.transitions import transition_for
+from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.writer import Writer
+from tests.doubles import FakeClock
+
+PLAN = (
+    PlannedStep(
+        Channel.FACEBOOK,
+        "APP",
+        "user-1",
+        AddressKind.USER_KEY,
+        60,
+        facebook=FacebookContent(FacebookKind.TEXT, text="hi"),
+    ),
+    PlannedStep(Channel.SMS, "InfoSMS", "41793026727", AddressKind.PHONE, 60, sms=SmsContent("hi")),
+)
+
+
+def new_message(
+    clock: FakeClock, message_id: str, account_id: int = 1, *, client: bool = False
+) -> NewMessage:
+    return NewMessage(
+        account_id=account_id,
+        message_id=message_id,
+        bulk_id=None,
+        api=Api.OMNI,
+        to={"phoneNumber": "41793026727"},
+        plan=PLAN,
+        state=failover.start(PLAN, clock.now()),
+        status=PENDING_ACCEPTED,
+        error=NO_ERROR,
+        created_at=clock.now(),
+        client_message_id=client,
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(engine: AsyncEngine, writer: Writer) -> SqlMessageStore:
+    return SqlMessageStore(engine, writer)
+
+
+async def test_insert_detects_client_duplicates_within_and_across_batches(
+    store: SqlMessageStore, clock: FakeClock
+):
+    assert await store.insert_messages(
+        [new_message(clock, "a", client=True), new_message(clock, "a", client=True)]
+    ) == [True, False]
+    assert await store.insert_messages(
+        [new_message(clock, "a", client=True), new_message(clock, "b", client=True)]
+    ) == [False, True]
+    # the same id in another account is not a duplicate (tenant isolation)
+    assert await store.insert_messages([new_message(clock, "a", account_id=2, client=True)]) == [True]
+
+
+async def test_concurrent_inserts_share_commits_and_all_land(store: SqlMessageStore, clock: FakeClock):
+    results = await asyncio.gather(
+        *(store.insert_messages([new_message(clock, f"m{i}")]) for i in range(300))
+    )
+    assert all(r == [True] for r in results)
+    claimed = await store.claim_due(clock.now(), "node", 30, 1000)
+    assert sorted(r.message_id for r in claimed) == sorted(f"m{i}" for i in range(300))
+
+
+async def test_a_claim_is_a_lease_that_expires(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, "m1")])
+    first = await store.claim_due(clock.now(), "node-a", 30, 10)
+    assert [r.message_id for r in first] == ["m1"]
+    assert await store.claim_due(clock.now(), "node-b", 30, 10) == []
+    clock.advance(31)  # node-a died: its lease ran out
+    again = await store.claim_due(clock.now(), "node-b", 30, 10)
+    assert [r.message_id for r in again] == ["m1"]
+    # node-a's late write is refused: the lease is node-b's now
+    t = transition_for(
+        first[0],
+        SentOk(PENDING_WAITING_DELIVERY),
+        clock.now(),
+        accepted=Accepted(("mid-1",), PENDING_WAITING_DELIVERY),
+    )
+    assert await store.apply([t], "node-a") == [False]
+    assert await store.apply(
+        [
+            transition_for(
+                again[0],
+                SentOk(PENDING_WAITING_DELIVERY),
+                clock.now(),
+                accepted=Accepted(("mid-2",), PENDING_WAITING_DELIVERY),
+            )
+        ],
+        "node-b",
+    ) == [True]
+
+
+async def test_concurrent_claimers_never_get_the_same_message(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(200)])
+    batches = await asyncio.gather(*(store.claim_due(clock.now(), f"node-{i}", 30, 50) for i in range(6)))
+    ids = [r.message_id for batch in batches for r in batch]
+    assert len(ids) == len(set(ids)) == 200
+
+
+async def test_receipt_before_send_is_recorded_matches_later(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, "m1")])
+    (rec,) = await store.claim_due(clock.now(), "n", 30, 10)
+    receipt = Receipt(Channel.FACEBOOK, "mid-1", DELIVERED_TO_HANDSET, NO_ERROR, clock.now())
+    await store.record_receipts([receipt], clock.now())
+    (early,) = await store.due_receipts(clock.now(), 10)
+    assert early.record is None  # the send is not recorded yet
+    await store.settle_receipts([ReceiptOutcome(early.id, retry_at=clock.now())])
+    accepted = Accepted(("mid-1",), PENDING_WAITING_DELIVERY)
+    assert await store.apply(
+        [transition_for(rec, SentOk(accepted.status), clock.now(), accepted=accepted)], "n"
+    ) == [True]
+    (matched,) = await store.due_receipts(clock.now(), 10)
+    assert matched.record is not None and matched.step_index == 0
+    assert matched.record.state.phase is failover.Phase.WAITING
+    t = transition_for(matched.record, Delivered(DELIVERED_TO_HANDSET), clock.now())
+    assert await store.settle_receipts([ReceiptOutcome(matched.id, transition=t)]) == [True]
+    assert await store.due_receipts(clock.now(), 10) == []
+    (report,) = await store.take_reports(1, Api.OMNI, ReportFilter())
+    body = json.loads(report)
+    assert body["messageId"] == "m1" and body["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert body["channel"] == "FACEBOOK"
+
+
+async def test_a_stale_transition_is_refused(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, "m1")])
+    (rec,) = await store.claim_due(clock.now(), "n", 30, 10)
+    reject = transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
+    assert await store.apply([reject], "n") == [True]
+    assert await store.apply([reject], None) == [False]  # same version again: refused
+
+
+async def test_reports_are_pulled_once_even_with_concurrent_pullers(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(40)])
+    records = await store.claim_due(clock.now(), "n", 30, 100)
+    sms_failed = []
+    for rec in records:
+        t = transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
+        sms_failed.append(t)
+    await store.apply(sms_failed, "n")
+    clock.advance(1)
+    records = await store.claim_due(clock.now(), "n", 30, 100)
+    assert {r.state.step_index for r in records} == {1}
+    finals = [
+        transition_for(r, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
+        for r in records
+    ]
+    await store.apply(finals, "n")
+    pulls = await asyncio.gather(*(store.take_reports(1, Api.OMNI, ReportFilter(limit=7)) for _ in range(10)))
+    ids = [json.loads(b)["messageId"] for batch in pulls for b in batch]
+    assert len(ids) == len(set(ids)) == 40
+    assert await store.take_reports(1, Api.OMNI, ReportFilter()) == []
+    # another account sees nothing of this one's reports
+    assert await store.take_reports(2, Api.OMNI, ReportFilter()) == []
+
+
+async def test_report_filters(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, "keep"), new_message(clock, "other")])
+    records = await store.claim_due(clock.now(), "n", 30, 10)
+    for rec in records:
+        accepted = Accepted(("r-" + rec.message_id,), PENDING_ENROUTE)
+        await store.apply(
+            [transition_for(rec, SentOk(PENDING_WAITING_DELIVERY), clock.now(), accepted=accepted)], "n"
+        )
+    clock.advance(61)
+    for rec in await store.claim_due(clock.now(), "n", 30, 10):
+        await store.apply([transition_for(rec, failover.DeadlineReached(), clock.now())], "n")
+    clock.advance(61)
+    for rec in await store.claim_due(clock.now(), "n", 30, 10):
+        await store.apply([transition_for(rec, failover.DeadlineReached(), clock.now())], "n")
+    picked = await store.take_reports(1, Api.OMNI, ReportFilter(message_id="keep"))
+    assert [json.loads(b)["messageId"] for b in picked] == ["keep"]
+    body = json.loads(picked[0])
+    assert body["status"]["name"] == "EXPIRED_EXPIRED" and body["channel"] == "SMS"
+    assert await store.take_reports(1, Api.OMNI, ReportFilter(channel="FACEBOOK")) == []
+    assert len(await store.take_reports(1, Api.OMNI, ReportFilter(channel="SMS"))) == 1
+
+
+async def test_claim_only_takes_due_messages(store: SqlMessageStore, clock: FakeClock):
+    scheduled = failover.start(PLAN, clock.now(), clock.now() + timedelta(minutes=5))
+    await store.insert_messages(
+        [replace(new_message(clock, "later"), state=scheduled), new_message(clock, "now")]
+    )
+    assert [r.message_id for r in await store.claim_due(clock.now(), "n", 3600, 10)] == ["now"]
+    clock.advance(301)
+    assert [r.message_id for r in await store.claim_due(clock.now(), "n", 3600, 10)] == ["later"]

@@ -1,0 +1,129 @@
+"""The dispatcher and receipt loop over a real store, with an in-memory channel and a fake clock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from omnirelay.domain.messages import Channel, Receipt
+from omnirelay.domain.statuses import (
+    DELIVERED_TO_HANDSET,
+    EC_ABSENT_SUBSCRIBER_SM,
+    EC_NO_SESSION,
+    NO_ERROR,
+    UNDELIVERABLE_NOT_DELIVERED,
+)
+from omnirelay.ports import Api, ReportFilter
+from omnirelay.services.dispatcher import Dispatcher
+from omnirelay.services.receipts import ReceiptProcessor
+from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.writer import Writer
+from tests.contract.test_message_store import new_message
+from tests.doubles import FakeClock, InMemoryChannel
+
+
+class World:
+    def __init__(self, store: SqlMessageStore, clock: FakeClock) -> None:
+        self.store = store
+        self.clock = clock
+        self.fb = InMemoryChannel(Channel.FACEBOOK)
+        self.sms = InMemoryChannel(Channel.SMS)
+        self.dispatcher = Dispatcher(
+            store, {Channel.FACEBOOK: self.fb, Channel.SMS: self.sms}, clock, owner="t"
+        )
+        self.receipts = ReceiptProcessor(store, clock)
+
+    async def step(self) -> None:
+        await self.dispatcher.run_once()
+        await self.receipts.run_once()
+
+    async def reports(self) -> list[dict]:
+        return [json.loads(b) for b in await self.store.take_reports(1, Api.OMNI, ReportFilter())]
+
+
+@pytest.fixture
+def world(engine: AsyncEngine, writer: Writer) -> World:
+    return World(SqlMessageStore(engine, writer), FakeClock())
+
+
+async def test_delivered_on_first_step(world: World):
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    await world.step()
+    assert [o.channel for o in world.fb.sent] == [Channel.FACEBOOK] and world.sms.sent == []
+    await world.receipts.record(
+        [Receipt(Channel.FACEBOOK, "facebook-1", DELIVERED_TO_HANDSET, NO_ERROR, world.clock.now())]
+    )
+    await world.step()
+    (report,) = await world.reports()
+    assert report["status"]["name"] == "DELIVERED_TO_HANDSET" and report["channel"] == "FACEBOOK"
+    assert world.sms.sent == []
+
+
+async def test_rejection_fails_over_to_sms_then_sms_failure_is_final(world: World):
+    world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    await world.step()  # Messenger rejects
+    await world.step()  # SMS goes out in the next round, without waiting for time to pass
+    assert [o.to for o in world.sms.sent] == ["41793026727"]
+    assert await world.reports() == []
+    await world.receipts.record(
+        [
+            Receipt(
+                Channel.SMS, "sms-1", UNDELIVERABLE_NOT_DELIVERED, EC_ABSENT_SUBSCRIBER_SM, world.clock.now()
+            )
+        ]
+    )
+    await world.step()
+    (report,) = await world.reports()
+    assert report["channel"] == "SMS" and report["to"] == "41793026727"
+    assert report["status"]["name"] == "UNDELIVERABLE_NOT_DELIVERED"
+    assert report["error"]["name"] == "EC_ABSENT_SUBSCRIBER_SM"
+
+
+async def test_transient_failure_is_retried_later(world: World):
+    world.fb.script("user-1", "unavailable", "accept")
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    await world.step()
+    assert len(world.fb.sent) == 1
+    await world.step()
+    assert len(world.fb.sent) == 1  # not yet: backing off
+    world.clock.advance(2)
+    await world.step()
+    assert len(world.fb.sent) == 2 and world.sms.sent == []
+
+
+async def test_expiry_fails_over_and_late_receipt_is_recorded_only(world: World):
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    await world.step()
+    world.clock.advance(61)  # the Messenger step's validity (60 s) runs out without a receipt
+    await world.step()
+    await world.step()
+    assert len(world.sms.sent) == 1
+    # Messenger's delivery arrives late: recorded on its attempt, the flow goes on with SMS
+    await world.receipts.record(
+        [Receipt(Channel.FACEBOOK, "facebook-1", DELIVERED_TO_HANDSET, NO_ERROR, world.clock.now())]
+    )
+    await world.step()
+    assert await world.reports() == []
+    await world.receipts.record(
+        [Receipt(Channel.SMS, "sms-1", DELIVERED_TO_HANDSET, NO_ERROR, world.clock.now())]
+    )
+    await world.step()
+    (report,) = await world.reports()
+    assert report["channel"] == "SMS" and report["status"]["name"] == "DELIVERED_TO_HANDSET"
+
+
+async def test_many_messages_each_end_in_exactly_one_report(world: World):
+    world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+    await world.store.insert_messages([new_message(world.clock, f"m{i}") for i in range(120)])
+    for _ in range(4):
+        await world.step()
+    refs = [f"sms-{i + 1}" for i in range(len(world.sms.sent))]
+    await world.receipts.record(
+        [Receipt(Channel.SMS, r, DELIVERED_TO_HANDSET, NO_ERROR, world.clock.now()) for r in refs]
+    )
+    await world.step()
+    reports = await world.reports() + await world.reports() + await world.reports()
+    assert sorted(r["messageId"] for r in reports) == sorted(f"m{i}" for i in range(120))
