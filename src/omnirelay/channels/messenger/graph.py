@@ -1,0 +1,349 @@
+"""`GraphSender`: the `ChannelSender` for `Channel.FACEBOOK`, over Meta's Send API.
+
+One `send()` resolves the application (`outbound.sender` is its key) and the recipient through the
+`MessengerDirectory`, builds the Send API body, waits for the Page's token bucket and POSTs
+`{base_url}/{api_version}/{page_id}/messages`. Design choices:
+
+* **Credentials.** The Page access token travels in an `Authorization: Bearer` header, never in the
+  URL, so neither httpx's request log line nor any exception text can show it. `appsecret_proof`
+  (HMAC-SHA256 of the token keyed by the app secret) goes in the query string; it is useless without
+  the token. Meta's error messages are scrubbed of the token and secret before they reach a reason.
+* **Errors.** Failed calls are classified by `errors.classify` (one table, CHANNELS.md §1.2) and
+  raised as `ChannelUnavailable` (retry) or `MessageRejected` (fail over, `pause_channel=True` for
+  channel-wide problems). httpx timeouts and transport errors become `ChannelUnavailable`: the
+  outcome is unknown, and `message.metadata` carries the gateway message id so a `message_echoes`
+  webhook can reconcile a send whose response was lost.
+* **Pacing.** Per Page, a token bucket for text (also templates and sender actions) and one for
+  media make sends wait instead of failing. Rate-limit errors and `X-Business-Use-Case-Usage`'s
+  `estimated_time_to_regain_access` throttle the Page (`ChannelUnavailable` with `retry_after_s`,
+  no HTTP call). A channel-wide error pauses the Page for `pause_s`: sends to it are rejected at
+  once (`MessageRejected`, no HTTP call) until the pause ends, by the injected `Clock`.
+  **Known limitation:** this state is in process memory, not shared across nodes (see `pacing`).
+* **Logging.** Message id, Page id, Graph `message_id` and `fbtrace_id`; never tokens or URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+
+import httpx
+import msgspec
+
+from omnirelay.channels.messenger.errors import Action, classify, find_rule
+from omnirelay.channels.messenger.pacing import PageGates, regain_access_after_s, retry_after_header_s
+from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
+from omnirelay.domain.messages import (
+    MEDIA_KINDS,
+    AddressKind,
+    ButtonKind,
+    Channel,
+    FacebookContent,
+    FacebookKind,
+    Outbound,
+    SenderAction,
+)
+from omnirelay.domain.statuses import (
+    DELIVERED_TO_OPERATOR,
+    EC_INVALID_DESTINATION_ADDRESS,
+    EC_UNKNOWN_APPLICATION,
+    EC_UNKNOWN_USER,
+    PENDING_WAITING_DELIVERY,
+    REJECTED_DESTINATION,
+    REJECTED_DESTINATION_NOT_REGISTERED,
+    REJECTED_SOURCE,
+)
+from omnirelay.ports import Accepted, Clock, MessengerApplication, MessengerDirectory
+
+logger = logging.getLogger(__name__)
+
+_ATTACHMENT_TYPES = {
+    FacebookKind.IMAGE: "image",
+    FacebookKind.AUDIO: "audio",
+    FacebookKind.VIDEO: "video",
+    FacebookKind.FILE: "file",
+}
+_SENDER_ACTIONS = {
+    SenderAction.MARK_SEEN: "mark_seen",
+    SenderAction.TYPING_ON: "typing_on",
+    SenderAction.TYPING_OFF: "typing_off",
+}
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+Json = dict[str, object]
+
+
+class _GraphError(msgspec.Struct):
+    message: str = ""
+    code: int | None = None
+    error_subcode: int | None = None
+    fbtrace_id: str | None = None
+    is_transient: bool = False
+
+
+class _ErrorBody(msgspec.Struct):
+    error: _GraphError
+
+
+class _SendResult(msgspec.Struct):
+    recipient_id: str | None = None
+    message_id: str | None = None
+
+
+def appsecret_proof(access_token: str, app_secret: str) -> str:
+    """`hex(HMAC-SHA256(key=app_secret, msg=access_token))`, as Graph's "Require App Secret" wants."""
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
+
+
+def _bad_content(problem: str) -> MessageRejected:
+    rule = find_rule(100, None)  # the same verdict as Meta's "invalid parameter"
+    assert rule is not None
+    return MessageRejected(
+        status=rule.status, error=rule.error, reason=f"invalid Messenger content: {problem}"
+    )
+
+
+def _absolute_url(url: str) -> str:
+    """The seed's button URL is `www.infobip.com`; Meta wants a scheme."""
+    return url if _SCHEME.match(url) else f"https://{url}"
+
+
+def _message(content: FacebookContent) -> Json:
+    kind = content.kind
+    if kind is FacebookKind.TEXT:
+        if not content.text:
+            raise _bad_content("TEXT without text")
+        return {"text": content.text}
+    if kind in _ATTACHMENT_TYPES:
+        if not content.url:
+            raise _bad_content(f"{kind} without url")
+        return {
+            "attachment": {
+                "type": _ATTACHMENT_TYPES[kind],
+                "payload": {"url": content.url, "is_reusable": True},
+            }
+        }
+    if kind is FacebookKind.TEMPLATE:
+        if not content.text or not content.buttons:
+            raise _bad_content("TEMPLATE needs text and buttons")
+        buttons: list[Json] = []
+        for button in content.buttons:
+            if button.kind is ButtonKind.POSTBACK:
+                buttons.append({"type": "postback", "title": button.title, "payload": button.payload or ""})
+            elif button.url:
+                buttons.append({"type": "web_url", "title": button.title, "url": _absolute_url(button.url)})
+            else:
+                raise _bad_content("URL button without url")
+        payload: Json = {"template_type": "button", "text": content.text, "buttons": buttons}
+        return {"attachment": {"type": "template", "payload": payload}}
+    raise _bad_content(f"unsupported kind {kind}")
+
+
+def build_body(recipient: dict[str, str], content: FacebookContent, message_id: str) -> Json:
+    """The Send API body for one content; `message_id` becomes `message.metadata`."""
+    if content.kind is FacebookKind.SENDER_ACTION:
+        if content.sender_action is None:
+            raise _bad_content("SENDER_ACTION without sender_action")
+        return {"recipient": recipient, "sender_action": _SENDER_ACTIONS[content.sender_action]}
+    message = _message(content)
+    message["metadata"] = message_id
+    return {"recipient": recipient, "messaging_type": "UPDATE", "message": message}
+
+
+class GraphSender:
+    """Sends Messenger messages through the Graph Send API. See the module docstring."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        directory: MessengerDirectory,
+        *,
+        base_url: str,
+        api_version: str = "v25.0",
+        clock: Clock,
+        text_rate_per_s: float = 250,
+        media_rate_per_s: float = 8,
+        timeout_s: float = 10,
+        pause_s: float = 60,
+        rate_limit_backoff_s: float = 10,
+    ) -> None:
+        self.channel = Channel.FACEBOOK
+        self._client = client
+        self._directory = directory
+        self._base_url = base_url.rstrip("/")
+        self._api_version = api_version.strip("/")
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._pause_s = pause_s
+        self._rate_limit_backoff_s = rate_limit_backoff_s
+        self._gates = PageGates(text_rate_per_s=text_rate_per_s, media_rate_per_s=media_rate_per_s)
+
+    async def send(self, outbound: Outbound) -> Accepted:
+        content = outbound.content
+        if not isinstance(content, FacebookContent):
+            raise _bad_content("not a FACEBOOK content")
+        app = await self._directory.application(outbound.sender)
+        if app is None:
+            raise MessageRejected(
+                status=REJECTED_SOURCE,
+                error=EC_UNKNOWN_APPLICATION,
+                reason=f"unknown Messenger application {outbound.sender!r}",
+            )
+        recipient = await self._recipient(app, outbound)
+        body = build_body(recipient, content, outbound.message_id)
+        gate = self._gates[app.page_id]
+        gate.check(self._clock.now(), app.page_id)
+        await (gate.media if content.kind in MEDIA_KINDS else gate.text).acquire()
+        gate.check(self._clock.now(), app.page_id)  # a pause may have begun while we waited
+        response = await self._post(app, body, outbound.message_id)
+        return self._outcome(app, response, outbound.message_id, content.kind is FacebookKind.SENDER_ACTION)
+
+    async def _recipient(self, app: MessengerApplication, outbound: Outbound) -> dict[str, str]:
+        if outbound.to_kind is AddressKind.USER_KEY:
+            user = await self._directory.user(app.key, outbound.to)
+            if user is None:
+                raise MessageRejected(
+                    status=REJECTED_DESTINATION_NOT_REGISTERED,
+                    error=EC_UNKNOWN_USER,
+                    reason=f"no user {outbound.to!r} in application {app.key!r}",
+                )
+            return {"id": user.psid}
+        digits = outbound.to.removeprefix("+")
+        if not digits.isdigit():
+            raise MessageRejected(
+                status=REJECTED_DESTINATION,
+                error=EC_INVALID_DESTINATION_ADDRESS,
+                reason="phone number is not all digits",
+            )
+        user = await self._directory.user_by_phone(app.key, digits)
+        if user is not None:
+            return {"id": user.psid}
+        return {"phone_number": f"+{digits}"}  # Messenger customer matching
+
+    async def _post(self, app: MessengerApplication, body: Json, message_id: str) -> httpx.Response:
+        url = f"{self._base_url}/{self._api_version}/{app.page_id}/messages"
+        try:
+            return await self._client.post(
+                url,
+                params={"appsecret_proof": appsecret_proof(app.page_access_token, app.app_secret)},
+                headers={
+                    "Authorization": f"Bearer {app.page_access_token}",
+                    "Content-Type": "application/json",
+                },
+                content=msgspec.json.encode(body),
+                timeout=self._timeout_s,
+            )
+        except httpx.TimeoutException as exc:
+            logger.warning("Graph send timed out: message_id=%s page_id=%s", message_id, app.page_id)
+            raise ChannelUnavailable(
+                reason=f"Graph API did not answer within {self._timeout_s} s; the outcome is unknown"
+            ) from exc
+        except httpx.TransportError as exc:
+            logger.warning(
+                "Graph send failed: message_id=%s page_id=%s error=%s",
+                message_id,
+                app.page_id,
+                type(exc).__name__,
+            )
+            raise ChannelUnavailable(reason=f"Graph API unreachable ({type(exc).__name__})") from exc
+
+    def _outcome(
+        self, app: MessengerApplication, response: httpx.Response, message_id: str, sender_action: bool
+    ) -> Accepted:
+        gate = self._gates[app.page_id]
+        now = self._clock.now()
+        usage_wait_s = regain_access_after_s(response.headers.get("x-business-use-case-usage"))
+        if usage_wait_s is not None:
+            logger.warning("Graph usage limit: page_id=%s paused for %.0f s", app.page_id, usage_wait_s)
+            gate.throttle(now, usage_wait_s)
+        if response.is_success:
+            return self._accepted(app, response, message_id, sender_action)
+
+        try:
+            error = msgspec.json.decode(response.content, type=_ErrorBody).error
+        except msgspec.DecodeError:
+            error = _GraphError()
+        retry_after_s = usage_wait_s or retry_after_header_s(response.headers.get("retry-after"))
+        verdict = classify(
+            response.status_code,
+            error.code,
+            error.error_subcode,
+            is_transient=error.is_transient,
+            retry_after_s=retry_after_s,
+        )
+        fbtrace_id = error.fbtrace_id or response.headers.get("x-fb-trace-id")
+        logger.warning(
+            "Graph send failed: message_id=%s page_id=%s http_status=%s code=%s subcode=%s"
+            " fbtrace_id=%s action=%s",
+            message_id,
+            app.page_id,
+            response.status_code,
+            error.code,
+            error.error_subcode,
+            fbtrace_id,
+            verdict.action,
+        )
+        detail = _scrub(error.message, app) or f"HTTP {response.status_code}"
+        reason = (
+            f"Graph error code={error.code} subcode={error.error_subcode} ({verdict.meaning}): {detail}"
+            f" [fbtrace_id={fbtrace_id}]"
+        )
+        if verdict.action is Action.RETRY:
+            retry_s = verdict.retry_after_s
+            if verdict.rate_limit:
+                retry_s = retry_s if retry_s is not None else self._rate_limit_backoff_s
+                gate.throttle(now, retry_s)
+            raise ChannelUnavailable(reason=reason, retry_after_s=retry_s)
+        if verdict.action is Action.FAIL_OVER_AND_PAUSE:
+            logger.error(
+                "Messenger page paused for %.0f s: page_id=%s code=%s subcode=%s fbtrace_id=%s",
+                self._pause_s,
+                app.page_id,
+                error.code,
+                error.error_subcode,
+                fbtrace_id,
+            )
+            gate.close(now, self._pause_s, status=verdict.status, error=verdict.error, reason=reason)
+        raise MessageRejected(
+            status=verdict.status,
+            error=verdict.error,
+            reason=reason,
+            pause_channel=verdict.action is Action.FAIL_OVER_AND_PAUSE,
+        )
+
+    def _accepted(
+        self, app: MessengerApplication, response: httpx.Response, message_id: str, sender_action: bool
+    ) -> Accepted:
+        try:
+            result = msgspec.json.decode(response.content, type=_SendResult)
+        except msgspec.DecodeError as exc:
+            # Like Meta's 1/1357046: the message may have gone out; the echo will tell.
+            raise ChannelUnavailable(
+                reason="unreadable Graph API success response; the outcome is unknown"
+            ) from exc
+        if sender_action:
+            logger.info("Messenger sender action accepted: message_id=%s page_id=%s", message_id, app.page_id)
+            return Accepted(refs=(), status=DELIVERED_TO_OPERATOR)
+        if not result.message_id:
+            logger.warning(
+                "Graph accepted a send without message_id: message_id=%s page_id=%s", message_id, app.page_id
+            )
+            return Accepted(refs=(), status=PENDING_WAITING_DELIVERY)
+        logger.info(
+            "Messenger send accepted: message_id=%s page_id=%s mid=%s fbtrace_id=%s",
+            message_id,
+            app.page_id,
+            result.message_id,
+            response.headers.get("x-fb-trace-id"),
+        )
+        return Accepted(refs=(result.message_id,), status=PENDING_WAITING_DELIVERY)
+
+
+def _scrub(text: str, app: MessengerApplication) -> str:
+    """Meta's error text, with anything secret of this application masked."""
+    for secret in (app.page_access_token, app.app_secret):
+        if secret:
+            text = text.replace(secret, "***")
+    return text

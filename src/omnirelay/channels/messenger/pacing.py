@@ -1,0 +1,151 @@
+"""Per-Page pacing for the Graph sender: token buckets, throttling pauses and channel-wide pauses.
+
+Internal to `channels.messenger`. All of it is process memory: each omnirelay node paces its own
+sends, so N nodes may together send up to N times the configured rate to one Page, and a pause
+learnt by one node is not seen by the others (they learn it from their own next error). Meta's
+limits are generous (about 300 calls/s per Page for text, CHANNELS.md §1.5) so the defaults stay
+below them.
+
+* `TokenBucket` makes a send wait for capacity instead of failing (loop time, `asyncio.sleep`).
+* `PageGate` remembers two kinds of pause per Page, both in the sender's `Clock` time so tests can
+  step over them:
+  - throttled (rate-limit error or `X-Business-Use-Case-Usage` asking to wait): sends raise
+    `ChannelUnavailable` with the remaining wait, without an HTTP call;
+  - closed (a channel-wide error such as a bad token): sends raise `MessageRejected` with the
+    original status and error, without an HTTP call, so messages fail over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import msgspec
+
+from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
+from omnirelay.domain.statuses import ErrorCode, Status
+
+
+class TokenBucket:
+    """An async token bucket: `acquire()` waits until a token is free. Waiters are served in order."""
+
+    def __init__(self, rate_per_s: float, *, burst: float | None = None) -> None:
+        if rate_per_s <= 0:
+            raise ValueError("rate_per_s must be positive")
+        self._rate_per_s = rate_per_s
+        self._capacity = burst if burst is not None else max(1.0, rate_per_s)
+        self._tokens = self._capacity
+        self._updated_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    def _refill(self, now: float) -> None:
+        if self._updated_at is not None:
+            self._tokens = min(self._capacity, self._tokens + (now - self._updated_at) * self._rate_per_s)
+        self._updated_at = now
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            self._refill(loop.time())
+            if self._tokens < 1:
+                await asyncio.sleep((1 - self._tokens) / self._rate_per_s)
+                self._refill(loop.time())
+            self._tokens -= 1
+
+
+class _Usage(msgspec.Struct):
+    estimated_time_to_regain_access: float = 0
+    call_count: float = 0
+    total_cputime: float = 0
+    total_time: float = 0
+
+
+def regain_access_after_s(header_value: str | None) -> float | None:
+    """Seconds to wait according to `X-Business-Use-Case-Usage`, or None if it asks for no wait.
+
+    The header maps business ids to lists of usage objects; `estimated_time_to_regain_access` is in
+    minutes. A malformed header is ignored (it only ever slows us down).
+    """
+    if not header_value:
+        return None
+    try:
+        usage = msgspec.json.decode(header_value, type=dict[str, list[_Usage]])
+    except msgspec.DecodeError:  # ValidationError is a subclass
+        return None
+    minutes = max((u.estimated_time_to_regain_access for items in usage.values() for u in items), default=0)
+    return minutes * 60.0 if minutes > 0 else None
+
+
+def retry_after_header_s(header_value: str | None) -> float | None:
+    """The HTTP `Retry-After` header in seconds (the delta-seconds form only)."""
+    if not header_value:
+        return None
+    try:
+        seconds = float(header_value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
+@dataclass(slots=True)
+class _Closure:
+    until: datetime
+    status: Status
+    error: ErrorCode
+    reason: str
+
+
+class PageGate:
+    """One Page's pacing state: two buckets and the pauses."""
+
+    def __init__(self, *, text_rate_per_s: float, media_rate_per_s: float) -> None:
+        self.text = TokenBucket(text_rate_per_s)
+        self.media = TokenBucket(media_rate_per_s)
+        self._throttled_until: datetime | None = None
+        self._closure: _Closure | None = None
+
+    def check(self, now: datetime, page_id: str) -> None:
+        """Raise if the Page is paused; otherwise return (and forget pauses that ended)."""
+        closure = self._closure
+        if closure is not None:
+            if now < closure.until:
+                raise MessageRejected(
+                    status=closure.status,
+                    error=closure.error,
+                    reason=f"page {page_id} paused until {closure.until.isoformat()} after: {closure.reason}",
+                    pause_channel=True,
+                )
+            self._closure = None
+        if self._throttled_until is not None:
+            if now < self._throttled_until:
+                wait_s = (self._throttled_until - now).total_seconds()
+                raise ChannelUnavailable(
+                    reason=f"page {page_id} throttled by the Graph API for {wait_s:.1f} s more",
+                    retry_after_s=wait_s,
+                )
+            self._throttled_until = None
+
+    def throttle(self, now: datetime, wait_s: float) -> None:
+        until = now + timedelta(seconds=wait_s)
+        if self._throttled_until is None or until > self._throttled_until:
+            self._throttled_until = until
+
+    def close(self, now: datetime, pause_s: float, *, status: Status, error: ErrorCode, reason: str) -> None:
+        self._closure = _Closure(now + timedelta(seconds=pause_s), status, error, reason)
+
+
+class PageGates:
+    """The gates of every Page this sender has used, created on first use."""
+
+    def __init__(self, *, text_rate_per_s: float, media_rate_per_s: float) -> None:
+        self._text_rate_per_s = text_rate_per_s
+        self._media_rate_per_s = media_rate_per_s
+        self._gates: dict[str, PageGate] = {}
+
+    def __getitem__(self, page_id: str) -> PageGate:
+        gate = self._gates.get(page_id)
+        if gate is None:
+            gate = PageGate(text_rate_per_s=self._text_rate_per_s, media_rate_per_s=self._media_rate_per_s)
+            self._gates[page_id] = gate
+        return gate

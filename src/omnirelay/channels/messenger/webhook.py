@@ -1,0 +1,359 @@
+"""Meta webhook handling: signature, verification challenge, and parsing into typed events.
+
+Transport-free: the lead's HTTP route reads the raw body, calls `verify_signature` (403 when it is
+False), then `parse_events` (400 on `WebhookPayloadError`), hands the events to a service, and
+answers 200. Design choices:
+
+* The signature is checked over the raw bytes before any parsing (CHANNELS.md §1.3), with
+  `hmac.compare_digest`. Only `X-Hub-Signature-256` is accepted, not the legacy SHA-1 header.
+* Bodies are decoded by msgspec into private structs mirroring Meta's JSON (unknown fields
+  ignored), then turned into frozen public events. Every `entry` and every `messaging` and
+  `standby` element is read; elements of a kind we do not handle (reactions, edits, handover…)
+  are skipped. A body that is not Meta-shaped raises one `WebhookPayloadError`. A body whose
+  `object` is not `"page"` (e.g. Instagram) yields no events.
+* Times are tz-aware UTC datetimes. Meta sends epoch milliseconds; a few documented examples use
+  seconds, so values below 10^11 are read as seconds (10^11 ms is 1973, 10^11 s is year 5138).
+* Meta delivers at least once, so every event has a `dedupe_key`: the `mid` for messages, echoes
+  and postbacks that have one; `(psid, watermark)` for deliveries and reads; otherwise a SHA-256
+  of the page id and the element's canonical JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import msgspec
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+_SIGNATURE_PREFIX = "sha256="
+
+
+def verify_signature(app_secret: str, raw_body: bytes, header: str | None) -> bool:
+    """True when `header` is `sha256=<hex HMAC-SHA256(app_secret, raw_body)>`."""
+    if not header or not app_secret or not header.startswith(_SIGNATURE_PREFIX):
+        return False
+    try:
+        given = header.removeprefix(_SIGNATURE_PREFIX).strip().lower().encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest().encode("ascii")
+    return hmac.compare_digest(expected, given)
+
+
+def verify_challenge(params: Mapping[str, str], verify_token: str) -> str | None:
+    """The `hub.challenge` to answer with 200, or None (answer 403)."""
+    if params.get("hub.mode") != "subscribe" or not verify_token:
+        return None
+    given = params.get("hub.verify_token", "")
+    if not hmac.compare_digest(given.encode(), verify_token.encode()):
+        return None
+    return params.get("hub.challenge")
+
+
+class WebhookPayloadError(ValueError):
+    """The webhook body is not a Meta Messenger notification (answer 400)."""
+
+    def __init__(self, *, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
+
+
+# --- public events ------------------------------------------------------------------------------
+
+
+class Attachment(NamedTuple):
+    type: str  # image, audio, video, file, fallback, reel, sticker, …
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A person wrote to the Page (`messages`)."""
+
+    page_id: str
+    psid: str
+    mid: str
+    text: str | None
+    attachments: tuple[Attachment, ...]
+    timestamp: datetime
+    dedupe_key: str
+    quick_reply_payload: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EchoEvent:
+    """A copy of what the Page sent (`message_echoes`); `metadata` is our message id."""
+
+    page_id: str
+    psid: str  # the recipient
+    mid: str
+    metadata: str | None
+    timestamp: datetime
+    dedupe_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    """Messages were delivered (`message_deliveries`): the `mids`, and everything up to `watermark`."""
+
+    page_id: str
+    psid: str
+    mids: tuple[str, ...]
+    watermark: datetime
+    dedupe_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadEvent:
+    """Everything sent up to `watermark` was read (`message_reads`)."""
+
+    page_id: str
+    psid: str
+    watermark: datetime
+    dedupe_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostbackEvent:
+    """A postback button, Get Started or persistent menu was tapped (`messaging_postbacks`)."""
+
+    page_id: str
+    psid: str
+    mid: str | None
+    title: str | None
+    payload: str | None
+    referral_ref: str | None
+    timestamp: datetime
+    dedupe_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptinEvent:
+    """An opt-in (`messaging_optins`); the checkbox plugin gives a `user_ref` and no PSID."""
+
+    page_id: str
+    psid: str | None
+    user_ref: str | None
+    ref: str | None
+    timestamp: datetime
+    dedupe_key: str
+    optin_type: str | None = None
+    notification_messages_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralEvent:
+    """A person with a thread came back through an m.me link, ad, QR code (`messaging_referrals`)."""
+
+    page_id: str
+    psid: str
+    ref: str | None
+    source: str | None
+    timestamp: datetime
+    dedupe_key: str
+
+
+WebhookEvent = (
+    MessageEvent | EchoEvent | DeliveryEvent | ReadEvent | PostbackEvent | OptinEvent | ReferralEvent
+)
+
+
+# --- Meta's JSON --------------------------------------------------------------------------------
+
+
+class _Party(msgspec.Struct):
+    id: str | None = None
+    user_ref: str | None = None
+
+
+class _AttachmentPayload(msgspec.Struct):
+    url: str | None = None
+
+
+class _Attachment(msgspec.Struct):
+    type: str
+    payload: _AttachmentPayload | None = None
+
+
+class _QuickReply(msgspec.Struct):
+    payload: str | None = None
+
+
+class _Message(msgspec.Struct):
+    mid: str
+    text: str | None = None
+    attachments: list[_Attachment] = []
+    quick_reply: _QuickReply | None = None
+    is_echo: bool = False
+    metadata: str | None = None
+
+
+class _Delivery(msgspec.Struct):
+    watermark: int
+    mids: list[str] | None = None
+
+
+class _Read(msgspec.Struct):
+    watermark: int
+
+
+class _Referral(msgspec.Struct):
+    ref: str | None = None
+    source: str | None = None
+
+
+class _Postback(msgspec.Struct):
+    mid: str | None = None
+    title: str | None = None
+    payload: str | None = None
+    referral: _Referral | None = None
+
+
+class _Optin(msgspec.Struct):
+    ref: str | None = None
+    user_ref: str | None = None
+    type: str | None = None
+    notification_messages_token: str | None = None
+
+
+class _Messaging(msgspec.Struct):
+    sender: _Party | None = None
+    recipient: _Party | None = None
+    timestamp: int | None = None
+    message: _Message | None = None
+    delivery: _Delivery | None = None
+    read: _Read | None = None
+    postback: _Postback | None = None
+    optin: _Optin | None = None
+    referral: _Referral | None = None
+
+
+class _Entry(msgspec.Struct):
+    id: str
+    time: int | None = None
+    messaging: list[msgspec.Raw] = []
+    standby: list[msgspec.Raw] = []
+
+
+class _Body(msgspec.Struct):
+    object: str
+    entry: list[_Entry]
+
+
+_decode_body = msgspec.json.Decoder(_Body).decode
+_decode_messaging = msgspec.json.Decoder(_Messaging).decode
+
+
+def _time(value: int) -> datetime:
+    seconds = value / 1000 if value >= 10**11 else float(value)
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _digest(page_id: str, raw: msgspec.Raw) -> str:
+    canonical = msgspec.json.encode(msgspec.json.decode(raw), order="sorted")
+    return "sha256:" + hashlib.sha256(page_id.encode() + b"\x00" + canonical).hexdigest()
+
+
+def parse_events(raw_body: bytes) -> tuple[WebhookEvent, ...]:
+    """Every event of a webhook POST body, in order; raises `WebhookPayloadError` if malformed."""
+    try:
+        body = _decode_body(raw_body)
+        if body.object != "page":
+            return ()
+        events: list[WebhookEvent] = []
+        for entry in body.entry:
+            for raw in (*entry.messaging, *entry.standby):
+                event = _event(entry, _decode_messaging(raw), raw)
+                if event is not None:
+                    events.append(event)
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise WebhookPayloadError(problem=f"malformed webhook body: {exc}") from exc
+    return tuple(events)
+
+
+def _psid(party: _Party | None, role: str) -> str:
+    if party is None or not party.id:
+        raise WebhookPayloadError(problem=f"event without {role}.id")
+    return party.id
+
+
+def _event(entry: _Entry, item: _Messaging, raw: msgspec.Raw) -> WebhookEvent | None:
+    page_id = entry.id
+    stamp = item.timestamp if item.timestamp is not None else entry.time
+    if item.delivery is not None:
+        psid = _psid(item.sender, "sender")
+        watermark = item.delivery.watermark
+        return DeliveryEvent(
+            page_id, psid, tuple(item.delivery.mids or ()), _time(watermark), f"delivery:{psid}:{watermark}"
+        )
+    if item.read is not None:
+        psid = _psid(item.sender, "sender")
+        watermark = item.read.watermark
+        return ReadEvent(page_id, psid, _time(watermark), f"read:{psid}:{watermark}")
+    if stamp is None:
+        raise WebhookPayloadError(problem="event without timestamp")
+    timestamp = _time(stamp)
+    message = item.message
+    if message is not None:
+        if message.is_echo:
+            return EchoEvent(
+                page_id,
+                _psid(item.recipient, "recipient"),
+                message.mid,
+                message.metadata,
+                timestamp,
+                message.mid,
+            )
+        attachments = tuple(
+            Attachment(a.type, a.payload.url if a.payload else None) for a in message.attachments
+        )
+        return MessageEvent(
+            page_id,
+            _psid(item.sender, "sender"),
+            message.mid,
+            message.text,
+            attachments,
+            timestamp,
+            message.mid,
+            quick_reply_payload=message.quick_reply.payload if message.quick_reply else None,
+        )
+    if item.postback is not None:
+        postback = item.postback
+        return PostbackEvent(
+            page_id,
+            _psid(item.sender, "sender"),
+            postback.mid,
+            postback.title,
+            postback.payload,
+            postback.referral.ref if postback.referral else None,
+            timestamp,
+            postback.mid or _digest(page_id, raw),
+        )
+    if item.optin is not None:
+        optin = item.optin
+        sender = item.sender
+        return OptinEvent(
+            page_id,
+            sender.id if sender else None,
+            optin.user_ref or (sender.user_ref if sender else None),
+            optin.ref,
+            timestamp,
+            _digest(page_id, raw),
+            optin_type=optin.type,
+            notification_messages_token=optin.notification_messages_token,
+        )
+    if item.referral is not None:
+        return ReferralEvent(
+            page_id,
+            _psid(item.sender, "sender"),
+            item.referral.ref,
+            item.referral.source,
+            timestamp,
+            _digest(page_id, raw),
+        )
+    return None
