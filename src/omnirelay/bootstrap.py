@@ -16,9 +16,10 @@ from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from omnirelay import sandbox_data as sandbox
 from omnirelay.clock import SystemClock
 from omnirelay.config import Settings
-from omnirelay.domain.errors import StorageUnavailable
+from omnirelay.domain.errors import NotFound, StorageUnavailable
 from omnirelay.domain.failover import RetryPolicy
 from omnirelay.domain.messages import Channel
 from omnirelay.http.app import create_app
@@ -27,12 +28,15 @@ from omnirelay.ports import ChannelSender
 from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.facebook import FacebookSingle
+from omnirelay.services.omni import OmniSend
 from omnirelay.services.receipts import ReceiptProcessor
+from omnirelay.services.scenarios import Scenarios
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.engine import make_engine, reachable
 from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.migrate import migrate
+from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ class Gateway:
         s = self.settings
         await self.open_storage()
         assert self.messages is not None and self.accounts is not None and self.applications is not None
+        assert self.engine is not None and self.writer is not None
         owner = s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.receipts = ReceiptProcessor(self.messages, self.clock)
         self.dispatcher = Dispatcher(
@@ -84,12 +89,15 @@ class Gateway:
             concurrency=s.dispatch_concurrency,
             idle_poll_s=s.idle_poll_s,
         )
+        scenarios = Scenarios(SqlScenarioStore(self.engine, self.writer), self.applications, self.clock)
         auth = Authenticator(
             self.accounts, self.clock, cache_s=s.auth_cache_s, session_idle_s=s.session_idle_s
         )
         self.services = Services(
             auth=auth,
             facebook=FacebookSingle(self.messages, self.applications, self.clock, self.dispatcher.wake),
+            scenarios=scenarios,
+            omni=OmniSend(self.messages, scenarios, self.clock, self.dispatcher.wake),
             store=self.messages,
             ready=self.ready,
             metrics=lambda: generate_latest(REGISTRY),
@@ -102,10 +110,30 @@ class Gateway:
         log.info("omnirelay started (node %s)", owner)
 
     async def provision_sandbox(self) -> None:
-        assert self.accounts is not None
-        if await self.accounts.account_by_username("Aladdin") is None:
-            await self.accounts.create_account("Aladdin", hash_password("open sesame"), self.clock.now())
-        log.warning("SANDBOX MODE: simulated channels and demo credentials (Aladdin / open sesame)")
+        """SPEC D11: the demo data that lets every documented example run verbatim."""
+        assert self.accounts is not None and self.applications is not None and self.services is not None
+        now = self.clock.now()
+        found = await self.accounts.account_by_username(sandbox.USERNAME)
+        if found is None:
+            account_id = await self.accounts.create_account(
+                sandbox.USERNAME, hash_password(sandbox.PASSWORD), now
+            )
+        else:
+            account_id = found[0]
+        for app in sandbox.applications(account_id):
+            if await self.applications.application(app.key) is None:
+                await self.applications.create_application(app, now)
+        await self.applications.add_user(sandbox.USER, now)
+        scenarios = self.services.scenarios
+        try:
+            await scenarios.get(account_id, sandbox.SCENARIO_KEY)
+        except NotFound:
+            await scenarios.create(account_id, sandbox.SCENARIO, key=sandbox.SCENARIO_KEY)
+        log.warning(
+            "SANDBOX MODE: simulated channels and demo data (account %s / %s). Not for production.",
+            sandbox.USERNAME,
+            sandbox.PASSWORD,
+        )
 
     async def ready(self) -> dict[str, bool]:
         assert self.engine is not None

@@ -14,12 +14,16 @@ from omnirelay.http.types import encoder
 from omnirelay.ports import Api, MessageStore, ReportFilter
 from omnirelay.services.accounts import Authenticator
 from omnirelay.services.facebook import FacebookSingle
+from omnirelay.services.omni import OmniSend
+from omnirelay.services.scenarios import Scenarios
 
 
 @dataclass
 class Services:
     auth: Authenticator
     facebook: FacebookSingle
+    scenarios: Scenarios
+    omni: OmniSend
     store: MessageStore
     ready: Callable[[], Awaitable[dict[str, bool]]]
     metrics: Callable[[], bytes]

@@ -108,3 +108,106 @@ class ApiErrorOut(Struct):
 
 
 encoder = msgspec.json.Encoder()
+
+
+# --- OMNI -----------------------------------------------------------------------------------
+
+TimeUnit = Literal["NANOSECONDS", "MICROSECONDS", "MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS"]
+
+
+class StepIn(Struct):
+    from_: str | None = field(name="from", default=None)
+    channel: str | None = None
+
+
+class ScenarioIn(Struct):
+    name: str | None = None
+    flow: list[StepIn] | None = None
+    default: bool | None = None
+    defaultScenario: bool | None = None
+
+
+class StepOut(Struct):
+    from_: str = field(name="from")
+    channel: str
+
+
+class ScenarioOut(Struct):
+    key: str
+    name: str
+    flow: list[StepOut]
+    default: bool
+
+
+class ScenariosOut(Struct):
+    scenarios: list[ScenarioOut]
+
+
+class ToIn(Struct, omit_defaults=True):
+    phoneNumber: str | None = None
+    facebookUserKey: str | None = None
+    emailAddress: str | None = None
+    pushRegistrationId: str | None = None
+    lineUserKey: str | None = None
+
+
+class DestinationIn(Struct):
+    to: ToIn
+    messageId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+class SmsIn(Struct):
+    text: str
+    validityPeriod: int | str | None = None
+    validityPeriodTimeUnit: TimeUnit | None = None
+    transliteration: str | None = None
+    language: dict[str, object] | None = None
+
+
+class FacebookOmniIn(Struct):
+    text: str | None = None
+    type: Literal["TEXT", "IMAGE", "AUDIO", "VIDEO", "FILE"] | None = None
+    url: str | None = None
+    validityPeriod: int | str | None = None
+    validityPeriodTimeUnit: TimeUnit | None = None
+
+
+class OmniAdvancedIn(Struct):
+    destinations: list[DestinationIn]
+    scenarioKey: str | None = None
+    bulkId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    sms: SmsIn | None = None
+    facebook: FacebookOmniIn | None = None
+    # channels omnirelay does not serve: accepted and ignored
+    voice: dict[str, object] | None = None
+    viber: dict[str, object] | None = None
+    email: dict[str, object] | None = None
+    push: dict[str, object] | None = None
+    line: dict[str, object] | None = None
+    vKontakte: dict[str, object] | None = None
+    parseco: dict[str, object] | None = None
+    sendAt: str | None = None
+    notifyUrl: str | None = None
+    notifyContentType: str | None = None
+    callbackData: Annotated[str, Meta(max_length=4000)] | None = None
+    intermediateReport: bool = False
+    notify: bool = True
+
+
+class OmniTextIn(Struct):
+    destinations: list[DestinationIn]
+    text: str
+    scenarioKey: str | None = None
+    bulkId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    mailSubject: str | None = None
+
+
+class OmniMessageOut(Struct):
+    to: ToIn
+    status: StatusOut
+    messageId: str
+
+
+class OmniOut(Struct, omit_defaults=True):
+    messages: list[OmniMessageOut]
+    bulkId: str | None = None

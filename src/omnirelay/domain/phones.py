@@ -1,0 +1,25 @@
+"""Phone numbers: international digits without '+' (the API's form), checked with phonenumbers."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+def normalise(raw: str) -> str | None:
+    """The digits of a possible international number (no '+', no spaces), or None if it is not one."""
+    digits = raw.strip().removeprefix("+").replace(" ", "")
+    if not digits.isdigit() or not 6 <= len(digits) <= 15:
+        return None
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return digits if phonenumbers.is_possible_number(number) else None
+
+
+def region(digits: str) -> str | None:
+    """ISO country of an international number, when known (for the price list)."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse("+" + digits, None)) or None
+    except phonenumbers.NumberParseException:
+        return None

@@ -1,0 +1,54 @@
+"""Scenario rules (SPEC D1, Part 2 §2): ordered steps; one default per account."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from omnirelay.domain.errors import ValidationFailed
+from omnirelay.domain.messages import OMNI_CHANNEL_NAMES, Channel, Step
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    key: str
+    name: str
+    flow: tuple[Step, ...]
+    is_default: bool
+
+
+def new_key() -> str:
+    """32 uppercase hex characters, like Infobip's scenario and application keys."""
+    return secrets.token_hex(16).upper()
+
+
+def check_name(name: str | None) -> str:
+    if name is None or not name.strip():
+        raise ValidationFailed(field="name", problem="must not be empty")
+    return name
+
+
+def check_flow(
+    raw: list[tuple[str | None, str | None]] | None, application_keys: Collection[str]
+) -> tuple[Step, ...]:
+    """Validate `flow` as (from, channel) pairs; FACEBOOK senders must be the account's applications."""
+    if not raw:
+        raise ValidationFailed(field="flow", problem="must not be empty")
+    steps = []
+    for i, (sender, channel) in enumerate(raw):
+        where = f"flow[{i}]"
+        if not channel:
+            raise ValidationFailed(field=f"{where}.channel", problem="is required")
+        if channel not in OMNI_CHANNEL_NAMES:
+            raise ValidationFailed(field=f"{where}.channel", problem=f"unknown channel {channel}")
+        if channel not in Channel.__members__:
+            raise ValidationFailed(field=f"{where}.channel", problem=f"channel {channel} is not supported")
+        if not sender:
+            raise ValidationFailed(field=f"{where}.from", problem="is required")
+        if channel == Channel.FACEBOOK and sender not in application_keys:
+            raise ValidationFailed(
+                field=f"{where}.from", problem=f"{sender} is not a Facebook application key of this account"
+            )
+        steps.append(Step(Channel(channel), sender))
+    return tuple(steps)

@@ -1,0 +1,236 @@
+"""OMNI routes: scenarios, advanced and text sends, reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from omnirelay.domain.errors import ValidationFailed
+from omnirelay.domain.failover import MAX_VALIDITY_S, clamp_validity_s
+from omnirelay.domain.messages import FacebookContent, FacebookKind, SmsContent, check_facebook_content
+from omnirelay.domain.scenarios import Scenario
+from omnirelay.domain.times import parse_time
+from omnirelay.http.body import decode
+from omnirelay.http.context import account, int_param, json_response, pull_reports, services
+from omnirelay.http.types import (
+    DestinationIn,
+    FacebookOmniIn,
+    OmniAdvancedIn,
+    OmniMessageOut,
+    OmniOut,
+    OmniTextIn,
+    ScenarioIn,
+    ScenarioOut,
+    ScenariosOut,
+    SmsIn,
+    StatusOut,
+    StepOut,
+    ToIn,
+)
+from omnirelay.ports import Api
+from omnirelay.services.omni import OmniDestination, OmniRequest, OmniResult
+from omnirelay.services.reports import status_json
+from omnirelay.services.scenarios import ScenarioChange
+
+_UNIT_S = {
+    "NANOSECONDS": 1e-9,
+    "MICROSECONDS": 1e-6,
+    "MILLISECONDS": 1e-3,
+    "SECONDS": 1,
+    "MINUTES": 60,
+    "HOURS": 3600,
+    "DAYS": 86400,
+}
+
+
+def scenario_out(s: Scenario) -> ScenarioOut:
+    return ScenarioOut(s.key, s.name, [StepOut(st.sender, st.channel.value) for st in s.flow], s.is_default)
+
+
+def change_from(body: ScenarioIn) -> ScenarioChange:
+    flow = [(step.from_, step.channel) for step in body.flow] if body.flow is not None else None
+    is_default = body.default if body.default is not None else body.defaultScenario
+    return ScenarioChange(body.name, flow, is_default)
+
+
+def bool_param(request: Request, *names: str) -> bool | None:
+    for name in names:
+        raw = request.query_params.get(name)
+        if raw is not None:
+            if raw.lower() not in ("true", "false"):
+                raise ValidationFailed(field=name, problem="must be true or false")
+            return raw.lower() == "true"
+    return None
+
+
+async def create_scenario(request: Request) -> Response:
+    account_id = await account(request)
+    body = await decode(request, ScenarioIn, services(request).max_body_bytes)
+    return json_response(
+        scenario_out(await services(request).scenarios.create(account_id, change_from(body)))
+    )
+
+
+async def list_scenarios(request: Request) -> Response:
+    account_id = await account(request)
+    found = await services(request).scenarios.list(
+        account_id,
+        bool_param(request, "default", "isDefault"),
+        int_param(request, "page", 0, 0, 1_000_000),
+        int_param(request, "limit", 100, 1, 1000),
+    )
+    return json_response(ScenariosOut([scenario_out(s) for s in found]))
+
+
+async def get_scenario(request: Request) -> Response:
+    account_id = await account(request)
+    return json_response(
+        scenario_out(await services(request).scenarios.get(account_id, request.path_params["key"]))
+    )
+
+
+async def update_scenario(request: Request) -> Response:
+    account_id = await account(request)
+    body = await decode(request, ScenarioIn, services(request).max_body_bytes)
+    updated = await services(request).scenarios.update(
+        account_id, request.path_params["key"], change_from(body)
+    )
+    return json_response(scenario_out(updated))
+
+
+async def delete_scenario(request: Request) -> Response:
+    account_id = await account(request)
+    await services(request).scenarios.delete(account_id, request.path_params["key"])
+    return Response(status_code=204)
+
+
+def validity_s(value: int | str | None, unit: str | None, where: str) -> int:
+    if value is None:
+        return MAX_VALIDITY_S
+    try:
+        amount = float(value)
+    except ValueError:
+        raise ValidationFailed(field=f"{where}.validityPeriod", problem="must be a number") from None
+    if amount <= 0:
+        raise ValidationFailed(field=f"{where}.validityPeriod", problem="must be positive")
+    return clamp_validity_s(amount * _UNIT_S[unit or "MINUTES"])
+
+
+def facebook_content(fb: FacebookOmniIn | None, fallback_text: str | None = None) -> FacebookContent | None:
+    if fb is None:
+        return FacebookContent(FacebookKind.TEXT, text=fallback_text) if fallback_text else None
+    kind = FacebookKind(fb.type) if fb.type else FacebookKind.TEXT
+    content = FacebookContent(kind, text=fb.text, url=fb.url)
+    check_facebook_content(content, "facebook")
+    return content
+
+
+def destinations(raw: list[DestinationIn]) -> tuple[OmniDestination, ...]:
+    return tuple(
+        OmniDestination(
+            to=msgspec.structs.asdict(d.to),
+            phone_number=d.to.phoneNumber,
+            facebook_user_key=d.to.facebookUserKey,
+            message_id=d.messageId,
+        )
+        for d in raw
+    )
+
+
+def notify_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        raise ValidationFailed(field="notifyUrl", problem="must be an absolute http(s) URL")
+    return url
+
+
+def send_at(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return parse_time(raw)
+    except ValueError:
+        raise ValidationFailed(
+            field="sendAt", problem="must be a date-time like 2016-12-24T09:00:00.000+0100"
+        ) from None
+
+
+def render(result: OmniResult) -> Response:
+    return json_response(
+        OmniOut(
+            messages=[
+                OmniMessageOut(ToIn(**m.to), StatusOut(**status_json(m.status)), m.message_id)
+                for m in result.messages
+            ],
+            bulkId=result.bulk_id,
+        )
+    )
+
+
+async def advanced(request: Request) -> Response:
+    account_id = await account(request)
+    svc = services(request)
+    body = await decode(request, OmniAdvancedIn, svc.max_body_bytes)
+    if body.notifyContentType not in (None, "application/json"):
+        raise ValidationFailed(field="notifyContentType", problem="only application/json is supported")
+    sms: SmsIn | None = body.sms
+    req = OmniRequest(
+        destinations=destinations(body.destinations),
+        scenario_key=body.scenarioKey,
+        bulk_id=body.bulkId,
+        facebook=facebook_content(body.facebook),
+        facebook_validity_s=validity_s(
+            body.facebook.validityPeriod if body.facebook else None,
+            body.facebook.validityPeriodTimeUnit if body.facebook else None,
+            "facebook",
+        ),
+        sms=SmsContent(sms.text) if sms is not None else None,
+        sms_validity_s=validity_s(
+            sms.validityPeriod if sms else None, sms.validityPeriodTimeUnit if sms else None, "sms"
+        ),
+        send_at=send_at(body.sendAt),
+        notify_url=notify_url(body.notifyUrl),
+        callback_data=body.callbackData,
+        intermediate_report=body.intermediateReport,
+        notify=body.notify,
+    )
+    return render(await svc.omni.send(account_id, req))
+
+
+async def text(request: Request) -> Response:
+    account_id = await account(request)
+    svc = services(request)
+    body = await decode(request, OmniTextIn, svc.max_body_bytes)
+    if not body.text:
+        raise ValidationFailed(field="text", problem="must not be empty")
+    req = OmniRequest(
+        destinations=destinations(body.destinations),
+        scenario_key=body.scenarioKey,
+        bulk_id=body.bulkId,
+        facebook=FacebookContent(FacebookKind.TEXT, text=body.text),
+        sms=SmsContent(body.text),
+    )
+    return render(await svc.omni.send(account_id, req))
+
+
+async def reports(request: Request) -> Response:
+    return await pull_reports(request, Api.OMNI)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/omni/1/scenarios", create_scenario, methods=["POST"]),
+        Route("/omni/1/scenarios", list_scenarios, methods=["GET"]),
+        Route("/omni/1/scenarios/{key}", get_scenario, methods=["GET"]),
+        Route("/omni/1/scenarios/{key}", update_scenario, methods=["PUT"]),
+        Route("/omni/1/scenarios/{key}", delete_scenario, methods=["DELETE"]),
+        Route("/omni/1/advanced", advanced, methods=["POST"]),
+        Route("/omni/1/text", text, methods=["POST"]),
+        Route("/omni/1/reports", reports, methods=["GET"]),
+    ]

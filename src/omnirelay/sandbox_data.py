@@ -1,0 +1,46 @@
+"""The sandbox's demo data (SPEC D11), shared by provisioning and the simulators' set-up.
+
+The sandbox rules: account Aladdin / open sesame; two Facebook applications
+(`8F0792F86035A9F4290821F1EE6BC06A` and `FacebookApplicationKey`) on simulated pages; one
+registered Messenger user, `9c29bd43-054b-4cfe-a1d4-0b37812b4ed3`, of the first application; the
+default scenario `CC9F01A5DC7BEE2C2B829D203482A654` = FACEBOOK (first application) then SMS
+(`InfoSMS`). No Messenger user has a phone number, so a message addressed by phone number only is
+refused by the simulated Messenger (no matching user) and fails over to SMS.
+"""
+
+from __future__ import annotations
+
+from omnirelay.ports import MessengerApplication, MessengerUser
+from omnirelay.services.scenarios import ScenarioChange
+
+USERNAME = "Aladdin"
+PASSWORD = "open sesame"  # noqa: S105 - the documented public sandbox credential
+APP_KEY = "8F0792F86035A9F4290821F1EE6BC06A"
+APP_KEY_2 = "FacebookApplicationKey"
+PAGE_ID = "100000000000001"
+PAGE_ID_2 = "100000000000002"
+USER_KEY = "9c29bd43-054b-4cfe-a1d4-0b37812b4ed3"
+PSID = "2000000000000001"
+SCENARIO_KEY = "CC9F01A5DC7BEE2C2B829D203482A654"
+SMS_SENDER = "InfoSMS"
+SMSC_SYSTEM_ID = "omnirelay"
+SMSC_PASSWORD = "sandbox"  # noqa: S105 - the simulator's local credential
+PAGE_TOKEN = "sandbox-page-token"  # noqa: S105 - only valid against the local Graph simulator
+APP_SECRET = "sandbox-app-secret"  # noqa: S105 - signs the local simulator's webhooks
+VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
+
+USER = MessengerUser(user_key=USER_KEY, application_key=APP_KEY, psid=PSID)
+SCENARIO = ScenarioChange(
+    name="Sandbox: Facebook, then SMS", flow=[(APP_KEY, "FACEBOOK"), (SMS_SENDER, "SMS")], is_default=True
+)
+
+
+def applications(account_id: int) -> list[MessengerApplication]:
+    return [
+        MessengerApplication(
+            APP_KEY, account_id, "Sandbox application", PAGE_ID, PAGE_TOKEN, APP_SECRET, VERIFY_TOKEN
+        ),
+        MessengerApplication(
+            APP_KEY_2, account_id, "Sandbox application 2", PAGE_ID_2, PAGE_TOKEN, APP_SECRET, VERIFY_TOKEN
+        ),
+    ]

@@ -1,0 +1,116 @@
+"""Scenarios, with the one-default-per-account rule kept in the same transaction as the write."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from omnirelay.domain.messages import Channel, Step
+from omnirelay.domain.scenarios import Scenario
+from omnirelay.domain.times import to_ms
+from omnirelay.store.engine import reading
+from omnirelay.store.tables import scenarios
+from omnirelay.store.writer import Writer
+
+_flow = msgspec.json.Decoder(list[tuple[str, str]])
+
+
+def _scenario(row: Any) -> Scenario:
+    flow = tuple(Step(Channel(channel), sender) for sender, channel in _flow.decode(row.flow))
+    return Scenario(row.key, row.name, flow, bool(row.is_default))
+
+
+def _encode_flow(flow: tuple[Step, ...]) -> str:
+    return msgspec.json.encode([(s.sender, s.channel.value) for s in flow]).decode()
+
+
+class SqlScenarioStore:
+    def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
+        self._engine = engine
+        self._writer = writer
+
+    async def create(self, account_id: int, scenario: Scenario, now: datetime) -> Scenario:
+        async def unit(conn: AsyncConnection) -> Scenario:
+            count = (
+                await conn.execute(select(func.count()).where(scenarios.c.account_id == account_id))
+            ).scalar_one()
+            is_default = scenario.is_default or count == 0  # the first scenario becomes the default
+            if is_default:
+                await self._clear_default(conn, account_id)
+            await conn.execute(
+                insert(scenarios).values(
+                    key=scenario.key,
+                    account_id=account_id,
+                    name=scenario.name,
+                    flow=_encode_flow(scenario.flow),
+                    is_default=is_default,
+                    created_at=to_ms(now),
+                )
+            )
+            return Scenario(scenario.key, scenario.name, scenario.flow, is_default)
+
+        result: Scenario = await self._writer.run(unit)
+        return result
+
+    async def update(self, account_id: int, scenario: Scenario) -> bool:
+        async def unit(conn: AsyncConnection) -> bool:
+            if scenario.is_default:
+                await self._clear_default(conn, account_id)
+            res = await conn.execute(
+                update(scenarios)
+                .where(scenarios.c.key == scenario.key, scenarios.c.account_id == account_id)
+                .values(name=scenario.name, flow=_encode_flow(scenario.flow), is_default=scenario.is_default)
+            )
+            return bool(res.rowcount)
+
+        return bool(await self._writer.run(unit))
+
+    async def delete(self, account_id: int, key: str) -> bool:
+        async def unit(conn: AsyncConnection) -> bool:
+            res = await conn.execute(
+                delete(scenarios).where(scenarios.c.key == key, scenarios.c.account_id == account_id)
+            )
+            return bool(res.rowcount)
+
+        return bool(await self._writer.run(unit))
+
+    @staticmethod
+    async def _clear_default(conn: AsyncConnection, account_id: int) -> None:
+        await conn.execute(
+            update(scenarios)
+            .where(scenarios.c.account_id == account_id, scenarios.c.is_default.is_(True))
+            .values(is_default=False)
+        )
+
+    async def get(self, account_id: int, key: str) -> Scenario | None:
+        async with reading(self._engine) as conn:
+            row = (
+                await conn.execute(
+                    select(scenarios).where(scenarios.c.key == key, scenarios.c.account_id == account_id)
+                )
+            ).first()
+        return _scenario(row) if row is not None else None
+
+    async def default(self, account_id: int) -> Scenario | None:
+        async with reading(self._engine) as conn:
+            row = (
+                await conn.execute(
+                    select(scenarios).where(
+                        scenarios.c.account_id == account_id, scenarios.c.is_default.is_(True)
+                    )
+                )
+            ).first()
+        return _scenario(row) if row is not None else None
+
+    async def list(self, account_id: int, is_default: bool | None, page: int, limit: int) -> list[Scenario]:
+        stmt = select(scenarios).where(scenarios.c.account_id == account_id)
+        if is_default is not None:
+            stmt = stmt.where(scenarios.c.is_default.is_(is_default))
+        stmt = stmt.order_by(scenarios.c.created_at, scenarios.c.key).limit(limit).offset(page * limit)
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_scenario(r) for r in rows]
