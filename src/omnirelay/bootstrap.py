@@ -12,11 +12,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from omnirelay import sandbox_data as sandbox
+from omnirelay.channels.messenger.graph import GraphSender
+from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute
+from omnirelay.channels.sms.sender import SmppSender
 from omnirelay.clock import SystemClock
 from omnirelay.config import Settings
 from omnirelay.domain.errors import NotFound, StorageUnavailable
@@ -25,6 +29,8 @@ from omnirelay.domain.messages import Channel
 from omnirelay.http.app import create_app
 from omnirelay.http.context import Services
 from omnirelay.ports import ChannelSender
+from omnirelay.sandbox.graph import GraphSimulator
+from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.facebook import FacebookSingle
@@ -59,6 +65,9 @@ class Gateway:
     accounts: SqlAccountStore | None = None
     applications: SqlApplicationStore | None = None
     messages: SqlMessageStore | None = None
+    sms_sender: SmppSender | None = None
+    graph_simulator: GraphSimulator | None = None
+    smsc_simulator: SmscSimulator | None = None
 
     async def open_storage(self) -> None:
         s = self.settings
@@ -105,6 +114,9 @@ class Gateway:
         )
         if s.sandbox:
             await self.provision_sandbox()
+            await self.start_sandbox_channels()
+        else:
+            await self.start_channels()
         self.tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.receipts.run(), name="receipts"))
         log.info("omnirelay started (node %s)", owner)
@@ -135,9 +147,89 @@ class Gateway:
             sandbox.PASSWORD,
         )
 
+    def public_url(self) -> str:
+        s = self.settings
+        if s.public_url:
+            return s.public_url.rstrip("/")
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host  # noqa: S104 - comparing, not binding
+        return f"http://{host}:{s.port}"
+
+    async def http_client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(timeout=httpx.Timeout(10.0), limits=httpx.Limits(max_connections=200))
+        self.closers.append(client.aclose)
+        return client
+
+    async def start_sandbox_channels(self) -> None:
+        """SPEC D11: the Graph API and SMSC simulators, in this process, over real local sockets."""
+        assert self.applications is not None and self.receipts is not None
+        graph = GraphSimulator(
+            await self.http_client(), delivery_delay_s=0.2, send_echoes=True, send_reads=True
+        )
+        for app in sandbox.applications(0):
+            graph.add_page(
+                app.page_id,
+                app.page_access_token,
+                app.app_secret,
+                f"{self.public_url()}/webhooks/facebook/{app.key}",
+            )
+        graph.add_user(sandbox.PAGE_ID, sandbox.PSID)
+        await graph.start()
+        self.closers.append(graph.stop)
+        self.graph_simulator = graph
+        smsc = SmscSimulator(
+            users={sandbox.SMSC_SYSTEM_ID: sandbox.SMSC_PASSWORD},
+            suffix_rules=SANDBOX_SUFFIX_RULES,
+            receipt_delay_s=0.2,
+        )
+        await smsc.start()
+        self.closers.append(smsc.stop)
+        self.smsc_simulator = smsc
+        log.warning(
+            "SANDBOX: Graph API simulator on %s, SMSC simulator on 127.0.0.1:%d", graph.base_url, smsc.port
+        )
+        self.senders[Channel.FACEBOOK] = GraphSender(
+            await self.http_client(),
+            self.applications,
+            base_url=graph.base_url,
+            api_version=self.settings.graph_api_version,
+            clock=self.clock,
+        )
+        connector = SmppConnectorConfig(
+            name="sandbox",
+            host="127.0.0.1",
+            port=smsc.port,
+            system_id=sandbox.SMSC_SYSTEM_ID,
+            password=sandbox.SMSC_PASSWORD,
+            window=50,
+            reconnect_min_s=0.2,
+            reconnect_max_s=5.0,
+        )
+        await self.start_sms([connector], [SmsRoute("", "sandbox")])
+
+    async def start_channels(self) -> None:
+        assert self.applications is not None
+        self.senders[Channel.FACEBOOK] = GraphSender(
+            await self.http_client(),
+            self.applications,
+            base_url=self.settings.graph_base_url,
+            api_version=self.settings.graph_api_version,
+            clock=self.clock,
+        )
+
+    async def start_sms(self, connectors: list[SmppConnectorConfig], routes: list[SmsRoute]) -> None:
+        assert self.receipts is not None
+        sms = SmppSender(connectors, routes, self.receipts, self.clock)
+        await sms.start()
+        self.closers.append(sms.stop)
+        self.senders[Channel.SMS] = sms
+        self.sms_sender = sms
+
     async def ready(self) -> dict[str, bool]:
         assert self.engine is not None
-        return {"storage": await reachable(self.engine)}
+        checks = {"storage": await reachable(self.engine)}
+        if self.sms_sender is not None:
+            checks.update({f"smpp:{name}": bound for name, bound in self.sms_sender.bound().items()})
+        return checks
 
     async def stop(self) -> None:
         for task in self.tasks:

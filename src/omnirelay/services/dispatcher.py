@@ -46,7 +46,7 @@ class Dispatcher:
         idle_poll_s: float = 0.25,
     ) -> None:
         self._store = store
-        self._senders = dict(senders)
+        self._senders = senders  # shared: channels may be added after the dispatcher is built
         self._clock = clock
         self._owner = owner
         self._policy = policy or RetryPolicy()
