@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -214,4 +215,53 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False, index=True),
+)
+
+smpp_connectors = Table(
+    "smpp_connectors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("system_id", String(16), nullable=False),
+    Column("password", String(16), nullable=False),  # needed in clear to bind; never logged or returned
+    Column("system_type", String(13), nullable=False),
+    Column("tls", Boolean, nullable=False),
+    Column("throughput_per_s", Float, nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("enquire_link_s", Float, nullable=False),
+    Column("response_timeout_s", Float, nullable=False),
+    Column("reconnect_min_s", Float, nullable=False),
+    Column("reconnect_max_s", Float, nullable=False),
+    Column("dest_addr_ton", Integer, nullable=False),
+    Column("dest_addr_npi", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+sms_routes = Table(
+    "sms_routes",
+    metadata,
+    Column("prefix", String(32), primary_key=True),  # "" is the default route
+    Column("connector", String(64), nullable=False),
+)
+
+forwards = Table(
+    "forwards",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("application_key", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("next_try_at", BigInteger, nullable=True, index=True),  # None once delivered or given up
+    Column("tries", Integer, nullable=False),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("country", String(2), primary_key=True),  # ISO region, or "" for the channel's default
+    Column("price_per_message", Float, nullable=False),
+    Column("currency", String(3), nullable=False),
 )
