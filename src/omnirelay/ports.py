@@ -236,3 +236,12 @@ class ScenarioStore(Protocol):
 
 class ApplicationKeys(Protocol):
     async def list_applications(self, account_id: int) -> list[MessengerApplication]: ...
+
+
+class WebhookPoster(Protocol):
+    """POSTs a JSON body to a customer's URL (notifyUrl pushes, inbound forwarding).
+
+    Returns the HTTP status; raises `ChannelUnavailable` when no answer came (refused, timeout).
+    """
+
+    async def post_json(self, url: str, body: bytes) -> int: ...

@@ -1,0 +1,22 @@
+"""`HttpWebhookPoster`: the httpx adapter for pushes to customers' URLs."""
+
+from __future__ import annotations
+
+import httpx
+
+from omnirelay.domain.errors import ChannelUnavailable
+
+
+class HttpWebhookPoster:
+    def __init__(self, client: httpx.AsyncClient, *, timeout_s: float = 10.0) -> None:
+        self._client = client
+        self._timeout_s = timeout_s
+
+    async def post_json(self, url: str, body: bytes) -> int:
+        try:
+            response = await self._client.post(
+                url, content=body, headers={"Content-Type": "application/json"}, timeout=self._timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise ChannelUnavailable(reason=f"{type(exc).__name__} posting to customer URL") from exc
+        return response.status_code
