@@ -21,6 +21,7 @@ from omnirelay import sandbox_data as sandbox
 from omnirelay.channels.messenger.graph import GraphSender
 from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute
 from omnirelay.channels.sms.sender import SmppSender
+from omnirelay.channels.webhooks import HttpWebhookPoster
 from omnirelay.clock import SystemClock
 from omnirelay.config import Settings
 from omnirelay.domain.errors import NotFound, StorageUnavailable
@@ -34,6 +35,7 @@ from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.facebook import FacebookSingle
+from omnirelay.services.notifier import Notifier, PushPolicy
 from omnirelay.services.omni import OmniSend
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.services.scenarios import Scenarios
@@ -41,7 +43,9 @@ from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.engine import make_engine, reachable
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.migrate import migrate
+from omnirelay.store.pushes import SqlPushStore
 from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.writer import Writer
 
@@ -66,6 +70,7 @@ class Gateway:
     applications: SqlApplicationStore | None = None
     messages: SqlMessageStore | None = None
     sms_sender: SmppSender | None = None
+    notifier: Notifier | None = None
     graph_simulator: GraphSimulator | None = None
     smsc_simulator: SmscSimulator | None = None
 
@@ -108,6 +113,7 @@ class Gateway:
             scenarios=scenarios,
             omni=OmniSend(self.messages, scenarios, self.clock, self.dispatcher.wake),
             store=self.messages,
+            logs=SqlLogStore(self.engine),
             ready=self.ready,
             metrics=lambda: generate_latest(REGISTRY),
             max_body_bytes=s.max_body_bytes,
@@ -119,6 +125,18 @@ class Gateway:
             await self.start_channels()
         self.tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.receipts.run(), name="receipts"))
+        self.notifier = Notifier(
+            SqlPushStore(self.engine, self.writer),
+            HttpWebhookPoster(await self.http_client()),
+            self.clock,
+            PushPolicy(
+                base_s=s.push_retry_base_s,
+                step_s=s.push_retry_step_s,
+                give_up_after_s=s.push_retry_period_h * 3600,
+            ),
+            idle_poll_s=s.idle_poll_s,
+        )
+        self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
         log.info("omnirelay started (node %s)", owner)
 
     async def provision_sandbox(self) -> None:

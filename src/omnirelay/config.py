@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     report_retention_h: float = 48.0
     log_retention_days: float = 30.0
     push_retry_period_h: float = 24.0
+    push_retry_base_s: float = Field(default=60.0, description="first retry after base + step × n²")
+    push_retry_step_s: float = 60.0
 
     graph_base_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v25.0"

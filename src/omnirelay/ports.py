@@ -201,6 +201,52 @@ class ReportFilter:
     limit: int = 50
 
 
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    sender: str | None = None
+    to: str | None = None
+    bulk_ids: tuple[str, ...] = ()
+    message_ids: tuple[str, ...] = ()
+    status_ids: tuple[int, ...] | None = None
+    channel: str | None = None
+    sent_since: datetime | None = None
+    sent_until: datetime | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class LogAttempt:
+    channel: str
+    to: str
+    status: Status
+    error: ErrorCode
+    sent_at: datetime | None
+    done_at: datetime | None
+    late_status: Status | None = None
+    late_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    message_id: str
+    bulk_id: str | None
+    to: str
+    sender: str
+    text: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    done_at: datetime | None
+    message_count: int
+    status: Status
+    error: ErrorCode
+    channel: str
+    attempts: tuple[LogAttempt, ...] = ()
+
+
+class LogStore(Protocol):
+    async def logs(self, account_id: int, api: Api, flt: LogFilter) -> list[LogRow]: ...
+
+
 class MessageStore(Protocol):
     async def insert_messages(self, messages: Sequence[NewMessage]) -> list[bool]:
         """Commit new messages in one go; False for a client message id already used."""
@@ -245,3 +291,27 @@ class WebhookPoster(Protocol):
     """
 
     async def post_json(self, url: str, body: bytes) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DuePush:
+    report_id: int
+    url: str
+    body: bytes
+    tries: int
+    created_at: datetime
+    kind: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushSettlement:
+    report_id: int
+    state: ReportState  # DONE (pushed or dropped), PULL (gave up: queued for pull), PUSH (retry)
+    tries: int
+    retry_at: datetime | None = None
+
+
+class PushStore(Protocol):
+    async def claim_pushes(self, now: datetime, lease_s: float, limit: int) -> list[DuePush]: ...
+    async def settle_pushes(self, settlements: Sequence[PushSettlement]) -> None: ...

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from omnirelay.domain.errors import OmnirelayError
-from omnirelay.http import errors, facebook, omni, openapi
+from omnirelay.http import errors, facebook, logs, omni, openapi
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
 from omnirelay.http.types import SessionIn, SessionOut
@@ -64,6 +64,7 @@ def create_app(svc: Services | None, lifespan: Lifespan | None = None) -> Starle
         Route("/auth/1/session", close_session, methods=["DELETE"]),
         *facebook.routes(),
         *omni.routes(),
+        *logs.routes(),
     ]
 
     @contextlib.asynccontextmanager

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.http.types import encoder
-from omnirelay.ports import Api, MessageStore, ReportFilter
+from omnirelay.ports import Api, LogStore, MessageStore, ReportFilter
 from omnirelay.services.accounts import Authenticator
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.omni import OmniSend
@@ -25,6 +25,7 @@ class Services:
     scenarios: Scenarios
     omni: OmniSend
     store: MessageStore
+    logs: LogStore
     ready: Callable[[], Awaitable[dict[str, bool]]]
     metrics: Callable[[], bytes]
     max_body_bytes: int = 1024 * 1024

@@ -1,0 +1,123 @@
+"""`GET /omni/1/logs` and `GET /facebook/1/logs`: every filter of Part 2 §5.2, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from omnirelay.domain.errors import ValidationFailed
+from omnirelay.domain.statuses import STATUSES, StatusGroup
+from omnirelay.domain.times import format_time, parse_time
+from omnirelay.http.context import account, int_param, json_response, services
+from omnirelay.ports import Api, LogFilter, LogRow
+from omnirelay.services.reports import error_json, price_json, status_json
+
+
+def _multi(request: Request, *names: str) -> tuple[str, ...]:
+    """Repeated parameters and comma-separated values, under any of the spellings."""
+    values: list[str] = []
+    for name in names:
+        for raw in request.query_params.getlist(name):
+            values.extend(v.strip() for v in raw.split(",") if v.strip())
+    return tuple(values)
+
+
+def _time(request: Request, name: str) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_time(raw.replace(" ", "+"))  # a '+' in a query string arrives as a space
+    except ValueError:
+        raise ValidationFailed(
+            field=name, problem="must be a date-time like 2015-02-22T17:42:05.390+01:00"
+        ) from None
+
+
+def log_filter(request: Request) -> LogFilter:
+    q = request.query_params
+    statuses = None
+    general = q.get("generalStatus")
+    if general is not None:
+        if general not in StatusGroup.__members__:
+            raise ValidationFailed(field="generalStatus", problem=f"unknown status group {general}")
+        group = StatusGroup[general]
+        statuses = tuple(s.id for s in STATUSES.values() if s.group is group)
+    if q.get("mcc") or q.get("mnc"):
+        statuses = ()  # no network is known for any message yet (mccMnc is absent): nothing matches
+    return LogFilter(
+        sender=q.get("from"),
+        to=q.get("to"),
+        bulk_ids=_multi(request, "bulkId", "bulkid"),
+        message_ids=_multi(request, "messageId", "messageid"),
+        status_ids=statuses,
+        channel=q.get("channel"),
+        sent_since=_time(request, "sentSince"),
+        sent_until=_time(request, "sentUntil"),
+        limit=int_param(request, "limit", 50, 1, 1000),
+    )
+
+
+def render(row: LogRow, api: Api) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if row.bulk_id is not None:
+        out["bulkId"] = row.bulk_id
+    out["messageId"] = row.message_id
+    out["to"] = row.to
+    out["from"] = row.sender
+    if row.text is not None:
+        out["text"] = row.text
+    out["sentAt"] = format_time(row.sent_at or row.created_at)
+    if row.done_at is not None:
+        out["doneAt"] = format_time(row.done_at)
+    out["messageCount"] = row.message_count
+    out["price"] = price_json(row.message_count)
+    out["status"] = status_json(row.status)
+    if api is Api.OMNI:
+        out["channel"] = row.channel
+    out["attempts"] = [
+        {
+            "channel": a.channel,
+            "to": a.to,
+            "status": status_json(a.status),
+            "error": error_json(a.error),
+            **({"sentAt": format_time(a.sent_at)} if a.sent_at else {}),
+            **({"doneAt": format_time(a.done_at)} if a.done_at else {}),
+            **(
+                {
+                    "lateDelivery": {
+                        "status": status_json(a.late_status),
+                        **({"doneAt": format_time(a.late_at)} if a.late_at else {}),
+                    }
+                }
+                if a.late_status is not None
+                else {}
+            ),
+        }
+        for a in row.attempts
+    ]
+    return out
+
+
+async def _logs(request: Request, api: Api) -> Response:
+    account_id = await account(request)
+    rows = await services(request).logs.logs(account_id, api, log_filter(request))
+    return json_response({"results": [render(r, api) for r in rows]})
+
+
+async def omni_logs(request: Request) -> Response:
+    return await _logs(request, Api.OMNI)
+
+
+async def facebook_logs(request: Request) -> Response:
+    return await _logs(request, Api.FACEBOOK)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/omni/1/logs", omni_logs, methods=["GET"]),
+        Route("/facebook/1/logs", facebook_logs, methods=["GET"]),
+    ]

@@ -1,0 +1,92 @@
+"""Message logs (SPEC D7, Part 2 §5.2): newest first, not consumed by reading, with per-step attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from omnirelay.domain.statuses import ERRORS, STATUSES, ErrorCode, Status, error_for_code
+from omnirelay.domain.times import from_ms, to_ms
+from omnirelay.ports import Api, LogAttempt, LogFilter, LogRow
+from omnirelay.store.engine import reading
+from omnirelay.store.tables import attempts, messages
+
+
+def _status(status_id: int) -> Status:
+    return STATUSES[status_id]
+
+
+def _error(error_id: int) -> ErrorCode:
+    return ERRORS.get(error_id) or error_for_code(error_id)
+
+
+class SqlLogStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def logs(self, account_id: int, api: Api, flt: LogFilter) -> list[LogRow]:
+        m = messages.c
+        stmt = select(messages).where(m.account_id == account_id, m.api == api.value)
+        if flt.sender is not None:
+            stmt = stmt.where(m.sent_from == flt.sender)
+        if flt.to is not None:
+            stmt = stmt.where(m.sent_to == flt.to)
+        if flt.bulk_ids:
+            stmt = stmt.where(m.bulk_id.in_(flt.bulk_ids))
+        if flt.message_ids:
+            stmt = stmt.where(m.message_id.in_(flt.message_ids))
+        if flt.status_ids is not None:
+            stmt = stmt.where(m.status_id.in_(flt.status_ids))
+        if flt.channel is not None:
+            stmt = stmt.where(m.channel == flt.channel)
+        if flt.sent_since is not None:
+            stmt = stmt.where(m.created_at >= to_ms(flt.sent_since))
+        if flt.sent_until is not None:
+            stmt = stmt.where(m.created_at <= to_ms(flt.sent_until))
+        stmt = stmt.order_by(m.created_at.desc(), m.id.desc()).limit(flt.limit)
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(stmt)).all()
+            tries: dict[int, list[Any]] = {}
+            if rows:
+                found = await conn.execute(
+                    select(attempts)
+                    .where(attempts.c.message_pk.in_([r.id for r in rows]))
+                    .order_by(attempts.c.message_pk, attempts.c.step_index)
+                )
+                for a in found.all():
+                    tries.setdefault(a.message_pk, []).append(a)
+        return [self._row(r, tries.get(r.id, [])) for r in rows]
+
+    @staticmethod
+    def _row(r: Any, tried: Sequence[Any]) -> LogRow:
+        return LogRow(
+            message_id=r.message_id,
+            bulk_id=r.bulk_id,
+            to=r.sent_to or "",
+            sender=r.sent_from or "",
+            text=r.text,
+            created_at=from_ms(r.created_at),
+            sent_at=from_ms(r.sent_at) if r.sent_at is not None else None,
+            done_at=from_ms(r.done_at) if r.done_at is not None else None,
+            message_count=r.message_count,
+            status=_status(r.status_id),
+            error=_error(r.error_id),
+            channel=r.channel or "",
+            attempts=tuple(
+                LogAttempt(
+                    channel=a.channel,
+                    to=a.to,
+                    status=_status(a.status_id),
+                    error=_error(a.error_id),
+                    sent_at=from_ms(a.sent_at) if a.sent_at is not None else None,
+                    done_at=from_ms(a.done_at) if a.done_at is not None else None,
+                    late_status=_status(a.late_status_id) if a.late_status_id is not None else None,
+                    late_at=from_ms(a.late_at) if a.late_at is not None else None,
+                )
+                for a in tried
+            ),
+        )
