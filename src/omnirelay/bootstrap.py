@@ -37,12 +37,14 @@ from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.notifier import Notifier, PushPolicy
 from omnirelay.services.omni import OmniSend
+from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.services.scenarios import Scenarios
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.engine import make_engine, reachable
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.idempotency import SqlIdempotencyStore
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.migrate import migrate
 from omnirelay.store.pushes import SqlPushStore
@@ -114,6 +116,9 @@ class Gateway:
             omni=OmniSend(self.messages, scenarios, self.clock, self.dispatcher.wake),
             store=self.messages,
             logs=SqlLogStore(self.engine),
+            clock=self.clock,
+            idempotency=SqlIdempotencyStore(self.writer),
+            limiter=RateLimiter(s.rate_limit_per_s, s.rate_limit_burst) if s.rate_limit_per_s > 0 else None,
             ready=self.ready,
             metrics=lambda: generate_latest(REGISTRY),
             max_body_bytes=s.max_body_bytes,

@@ -315,3 +315,16 @@ class PushSettlement:
 class PushStore(Protocol):
     async def claim_pushes(self, now: datetime, lease_s: float, limit: int) -> list[DuePush]: ...
     async def settle_pushes(self, settlements: Sequence[PushSettlement]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentAnswer:
+    body_digest: str
+    status_code: int  # 0 while the first request is still being answered
+    response: bytes
+
+
+class IdempotencyStore(Protocol):
+    async def claim(self, account_id: int, key: str, body_digest: str, now: datetime) -> IdempotentAnswer | None: ...
+    async def complete(self, account_id: int, key: str, status_code: int, response: bytes) -> None: ...
+    async def release(self, account_id: int, key: str) -> None: ...

@@ -16,6 +16,9 @@ _decoders: dict[type, msgspec.json.Decoder[object]] = {}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    cached: bytes | None = getattr(request.state, "raw_body", None)
+    if cached is not None:
+        return cached
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge()
@@ -26,7 +29,9 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise PayloadTooLarge()
         chunks.append(chunk)
-    return b"".join(chunks)
+    raw = b"".join(chunks)
+    request.state.raw_body = raw  # read once, also for Idempotency-Key digests
+    return raw
 
 
 def require_json(request: Request) -> None:

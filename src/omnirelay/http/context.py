@@ -11,8 +11,9 @@ from starlette.responses import Response
 
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.http.types import encoder
-from omnirelay.ports import Api, LogStore, MessageStore, ReportFilter
+from omnirelay.ports import Api, Clock, IdempotencyStore, LogStore, MessageStore, ReportFilter
 from omnirelay.services.accounts import Authenticator
+from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.omni import OmniSend
 from omnirelay.services.scenarios import Scenarios
@@ -29,6 +30,9 @@ class Services:
     ready: Callable[[], Awaitable[dict[str, bool]]]
     metrics: Callable[[], bytes]
     max_body_bytes: int = 1024 * 1024
+    clock: Clock | None = None
+    idempotency: IdempotencyStore | None = None
+    limiter: RateLimiter | None = None
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -41,7 +45,11 @@ def services(request: Request) -> Services:
 
 
 async def account(request: Request) -> int:
-    return await services(request).auth.authenticate(request.headers.get("authorization"))
+    svc = services(request)
+    account_id = await svc.auth.authenticate(request.headers.get("authorization"))
+    if svc.limiter is not None:
+        svc.limiter.check(account_id)
+    return account_id
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -17,6 +17,7 @@ from omnirelay.domain.messages import (
 )
 from omnirelay.http.body import decode
 from omnirelay.http.context import account, json_response, pull_reports, services
+from omnirelay.http.idempotency import idempotent
 from omnirelay.http.types import FacebookMessageIn, FacebookSingleIn, FacebookSingleOut, StatusOut
 from omnirelay.ports import Api
 from omnirelay.services.reports import status_json
@@ -46,6 +47,10 @@ def content_from(message: FacebookMessageIn, prefix: str) -> FacebookContent:
 
 async def send_single(request: Request) -> Response:
     account_id = await account(request)
+    return await idempotent(request, account_id, lambda: _send_single(request, account_id))
+
+
+async def _send_single(request: Request, account_id: int) -> Response:
     svc = services(request)
     body = await decode(request, FacebookSingleIn, svc.max_body_bytes)
     content = content_from(body.message, "message")

@@ -16,6 +16,7 @@ from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.times import parse_time
 from omnirelay.http.body import decode
 from omnirelay.http.context import account, int_param, json_response, pull_reports, services
+from omnirelay.http.idempotency import idempotent
 from omnirelay.http.types import (
     DestinationIn,
     FacebookOmniIn,
@@ -175,6 +176,10 @@ def render(result: OmniResult) -> Response:
 
 async def advanced(request: Request) -> Response:
     account_id = await account(request)
+    return await idempotent(request, account_id, lambda: _advanced(request, account_id))
+
+
+async def _advanced(request: Request, account_id: int) -> Response:
     svc = services(request)
     body = await decode(request, OmniAdvancedIn, svc.max_body_bytes)
     if body.notifyContentType not in (None, "application/json"):
@@ -205,6 +210,10 @@ async def advanced(request: Request) -> Response:
 
 async def text(request: Request) -> Response:
     account_id = await account(request)
+    return await idempotent(request, account_id, lambda: _text(request, account_id))
+
+
+async def _text(request: Request, account_id: int) -> Response:
     svc = services(request)
     body = await decode(request, OmniTextIn, svc.max_body_bytes)
     if not body.text:
