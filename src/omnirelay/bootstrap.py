@@ -29,13 +29,14 @@ from omnirelay.domain.failover import RetryPolicy
 from omnirelay.domain.messages import Channel
 from omnirelay.http.app import create_app
 from omnirelay.http.context import Services
-from omnirelay.ports import ChannelSender
+from omnirelay.ports import ChannelSender, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.notifier import Notifier, PushPolicy
+from omnirelay.services.housekeeping import Janitor
 from omnirelay.services.omni import OmniSend
 from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.receipts import ReceiptProcessor
@@ -44,6 +45,7 @@ from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.engine import make_engine, reachable
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.housekeeping import SqlHousekeeping
 from omnirelay.store.idempotency import SqlIdempotencyStore
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.migrate import migrate
@@ -142,6 +144,9 @@ class Gateway:
             idle_poll_s=s.idle_poll_s,
         )
         self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
+        retention = Retention(report_s=s.report_retention_h * 3600, log_s=s.log_retention_days * 86400)
+        janitor = Janitor(SqlHousekeeping(self.writer), self.clock, retention, interval_s=s.housekeeping_interval_s)
+        self.tasks.append(asyncio.create_task(janitor.run(), name="retention"))
         log.info("omnirelay started (node %s)", owner)
 
     async def provision_sandbox(self) -> None:

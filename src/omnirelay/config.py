@@ -39,6 +39,7 @@ class Settings(BaseSettings):
 
     report_retention_h: float = 48.0
     log_retention_days: float = 30.0
+    housekeeping_interval_s: float = 300.0
     push_retry_period_h: float = 24.0
     push_retry_base_s: float = Field(default=60.0, description="first retry after base + step × n²")
     push_retry_step_s: float = 60.0

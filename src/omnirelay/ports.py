@@ -328,3 +328,18 @@ class IdempotencyStore(Protocol):
     async def claim(self, account_id: int, key: str, body_digest: str, now: datetime) -> IdempotentAnswer | None: ...
     async def complete(self, account_id: int, key: str, status_code: int, response: bytes) -> None: ...
     async def release(self, account_id: int, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long things are kept (SPEC D7): unpulled reports 48 h, logs 30 days by default."""
+
+    report_s: float = 48 * 3600.0
+    log_s: float = 30 * 86400.0
+    done_report_s: float = 3600.0  # reports already pulled or pushed
+    idempotency_s: float = 24 * 3600.0
+    webhook_event_s: float = 7 * 86400.0  # Meta's retries come within hours
+
+
+class Housekeeping(Protocol):
+    async def purge(self, now: datetime, retention: Retention) -> int: ...

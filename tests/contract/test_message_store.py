@@ -213,3 +213,32 @@ async def test_claim_only_takes_due_messages(store: SqlMessageStore, clock: Fake
     assert [r.message_id for r in await store.claim_due(clock.now(), "n", 3600, 10)] == ["now"]
     clock.advance(301)
     assert [r.message_id for r in await store.claim_due(clock.now(), "n", 3600, 10)] == ["later"]
+
+
+async def test_retention_drops_what_is_past_its_window(engine: AsyncEngine, writer: Writer, clock: FakeClock):
+    from omnirelay.ports import Retention
+    from omnirelay.services.housekeeping import Janitor
+    from omnirelay.store.housekeeping import SqlHousekeeping
+    from omnirelay.store.logs import SqlLogStore
+    from omnirelay.ports import LogFilter
+
+    store = SqlMessageStore(engine, writer)
+    await store.insert_messages([new_message(clock, "old"), new_message(clock, "pulled")])
+    for rec in await store.claim_due(clock.now(), "n", 30, 10):
+        await store.apply([transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())], "n")
+    clock.advance(1)
+    for rec in await store.claim_due(clock.now(), "n", 30, 10):
+        await store.apply([transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())], "n")
+    assert len(await store.take_reports(1, Api.OMNI, ReportFilter(message_id="pulled"))) == 1
+    janitor = Janitor(SqlHousekeeping(writer), clock, Retention(report_s=48 * 3600, log_s=30 * 86400))
+    clock.advance(47 * 3600)
+    await janitor.run_once()
+    logs = SqlLogStore(engine)
+    assert len(await logs.logs(1, Api.OMNI, LogFilter())) == 2  # logs outlive reports
+    clock.advance(2 * 3600)  # the unpulled report of "old" is past 48 h: dropped
+    await janitor.run_once()
+    assert await store.take_reports(1, Api.OMNI, ReportFilter()) == []
+    assert len(await logs.logs(1, Api.OMNI, LogFilter())) == 2
+    clock.advance(30 * 86400)  # and the logs past 30 days
+    await janitor.run_once()
+    assert await logs.logs(1, Api.OMNI, LogFilter()) == []
