@@ -1,0 +1,119 @@
+"""Forwarding inbound Messenger messages to applications' `webhookUrl`, durably, with retries.
+
+The webhook route queues forwards in the store's outbox (in the same transaction as the event's
+dedupe key); this loop posts them through the `WebhookPoster` port. A 2xx answer ends a forward;
+anything else (or no answer) is retried with exponential backoff and jitter until
+`give_up_after_s` after it was queued, then it is dropped with a warning. State lives in the
+store, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from omnirelay.domain.errors import ChannelUnavailable
+from omnirelay.ports import Clock, ForwardRecord, ForwardStore, WebhookPoster
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardPolicy:
+    base_s: float = 1.0
+    factor: float = 2.0
+    max_s: float = 300.0
+    give_up_after_s: float = 24 * 3600.0
+    lease_s: float = 60.0  # longer than the poster's timeout
+
+    def delay_s(self, tries: int, jitter: float) -> float:
+        """After the `tries`-th failed try: base × factor^(tries-1), capped, ±20 % jitter."""
+        return min(self.base_s * self.factor ** max(tries - 1, 0), self.max_s) * (0.8 + 0.4 * jitter)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        store: ForwardStore,
+        poster: WebhookPoster,
+        clock: Clock,
+        policy: ForwardPolicy | None = None,
+        *,
+        batch: int = 100,
+        concurrency: int = 50,
+        idle_poll_s: float = 0.25,
+    ) -> None:
+        self._store = store
+        self._poster = poster
+        self._clock = clock
+        self._policy = policy or ForwardPolicy()
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Forwards were queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                log.exception("forwarding round failed; carrying on")
+                claimed = 0
+            if claimed < self._batch:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+
+    async def run_once(self) -> int:
+        due = await self._store.claim_forwards(self._clock.now(), self._policy.lease_s, self._batch)
+        if due:
+            await asyncio.gather(*(self._post(f) for f in due))
+        return len(due)
+
+    async def _post(self, forward: ForwardRecord) -> None:
+        tries = forward.tries + 1
+        async with self._slots:
+            try:
+                status = await self._poster.post_json(forward.url, forward.body)
+                problem = None if 200 <= status < 300 else f"HTTP {status}"
+            except ChannelUnavailable as exc:
+                problem = exc.reason
+            except Exception as exc:
+                log.exception("forwarding to application %s failed unexpectedly", forward.application_key)
+                problem = type(exc).__name__
+        now = self._clock.now()
+        if problem is None:
+            log.info("inbound forwarded to application %s (try %d)", forward.application_key, tries)
+            await self._store.settle_forward(forward.id, tries, None)
+            return
+        give_up_at = forward.created_at + timedelta(seconds=self._policy.give_up_after_s)
+        if now >= give_up_at:
+            log.warning(
+                "gave up forwarding inbound %d to application %s after %d tries (%s)",
+                forward.id,
+                forward.application_key,
+                tries,
+                problem,
+            )
+            await self._store.settle_forward(forward.id, tries, None)
+            return
+        retry_at: datetime = min(
+            now + timedelta(seconds=self._policy.delay_s(tries, random.random())),  # noqa: S311 - jitter
+            give_up_at,
+        )
+        log.info(
+            "forwarding to application %s failed (%s); try %d, retrying at %s",
+            forward.application_key,
+            problem,
+            tries,
+            retry_at.isoformat(),
+        )
+        await self._store.settle_forward(forward.id, tries, retry_at)
