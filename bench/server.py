@@ -1,0 +1,97 @@
+"""The server under test, started by the bench in its own process.
+
+`python -m bench.server --port P --data-dir D [--setup …]` runs omnirelay exactly as
+`omnirelay serve` does (the same `Gateway`, app factory and uvicorn configuration: uvloop,
+httptools, one worker, lifespan on, no access log) and then applies a benchmark set-up to the
+in-process sandbox simulators:
+
+* `plain`: the sandbox as shipped;
+* `intake`: the sandbox with the dispatcher loop stopped, so that accepted messages stay queued
+  and the figure measures accepting (validate, authenticate, commit, answer) alone: the in-process
+  channel simulators would otherwise share the server's one core with the API;
+* `never-deliver`: the sandbox's registered Messenger user never gets a delivery receipt, so a
+  FACEBOOK step addressed to that user key waits for its validity period to expire;
+* `smsc-down`: the SMSC simulator is stopped, so every SMS waits, queued, for a bind.
+
+`--ceiling` serves `bench.ceiling:app` with the same uvicorn configuration instead.
+`OMNIRELAY_DATABASE_URL` picks PostgreSQL, as for `omnirelay serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from omnirelay import logs
+from omnirelay import sandbox_data as sandbox
+from omnirelay.bootstrap import Gateway
+from omnirelay.config import Settings
+from omnirelay.http.app import create_app
+
+
+def omnirelay_app(settings: Settings, setup: str) -> Starlette:
+    gateway = Gateway(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        app.state.services = gateway.services
+        app.state.gateway = gateway
+        if setup == "never-deliver":
+            assert gateway.graph_simulator is not None
+            gateway.graph_simulator.set_never_deliver(sandbox.PAGE_ID, sandbox.PSID)
+        elif setup == "intake":
+            for task in gateway.tasks:
+                if task.get_name() == "dispatcher":
+                    task.cancel()
+        elif setup == "smsc-down":
+            assert gateway.smsc_simulator is not None
+            await gateway.smsc_simulator.stop()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    return create_app(None, lifespan)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, default=Path("./data"))
+    parser.add_argument("--setup", choices=["plain", "intake", "never-deliver", "smsc-down"], default="plain")
+    parser.add_argument("--ceiling", action="store_true")
+    parser.add_argument("--log-level", default=None)
+    args = parser.parse_args()
+    app: Any
+    if args.ceiling:
+        app = "bench.ceiling:app"
+    else:
+        overrides: dict[str, Any] = {"port": args.port, "data_dir": args.data_dir}
+        if args.log_level:
+            overrides["log_level"] = args.log_level
+        settings = Settings(**overrides)
+        logs.configure(settings.log_level, settings.log_json)
+        app = omnirelay_app(settings, args.setup)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
