@@ -19,11 +19,13 @@ from starlette.applications import Starlette
 
 from omnirelay import sandbox_data as sandbox
 from omnirelay.channels.messenger.graph import GraphSender
-from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute
+from omnirelay.channels.messenger.webhook import MetaWebhookCodec
+from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute, connector_config
 from omnirelay.channels.sms.sender import SmppSender
 from omnirelay.channels.webhooks import HttpWebhookPoster
 from omnirelay.clock import SystemClock
 from omnirelay.config import Settings
+from omnirelay.domain.connectors import SmppConnector
 from omnirelay.domain.errors import NotFound, StorageUnavailable
 from omnirelay.domain.failover import RetryPolicy
 from omnirelay.domain.messages import Channel
@@ -33,27 +35,41 @@ from omnirelay.ports import ChannelSender, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
+from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.facebook import FacebookSingle
-from omnirelay.services.notifier import Notifier, PushPolicy
+from omnirelay.services.forwarding import Forwarder, ForwardPolicy
 from omnirelay.services.housekeeping import Janitor
+from omnirelay.services.messenger_inbound import MessengerInbound
+from omnirelay.services.messenger_users import MessengerApplications
+from omnirelay.services.notifier import Notifier, PushPolicy
 from omnirelay.services.omni import OmniSend
+from omnirelay.services.operator import OperatorGuard
+from omnirelay.services.prices import PriceBook
 from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.services.scenarios import Scenarios
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
+from omnirelay.store.connectors import SqlConnectorStore
 from omnirelay.store.engine import make_engine, reachable
-from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.forwards import SqlForwardStore
 from omnirelay.store.housekeeping import SqlHousekeeping
 from omnirelay.store.idempotency import SqlIdempotencyStore
+from omnirelay.store.inbound import SqlInboundStore
 from omnirelay.store.logs import SqlLogStore
+from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.migrate import migrate
+from omnirelay.store.prices import SqlPriceStore
 from omnirelay.store.pushes import SqlPushStore
 from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.writer import Writer
 
 log = logging.getLogger(__name__)
+
+
+class RefusedToStart(RuntimeError):
+    """The settings are unsafe for the requested mode (SPEC D11: production with a default token)."""
 
 
 @dataclass
@@ -74,7 +90,10 @@ class Gateway:
     applications: SqlApplicationStore | None = None
     messages: SqlMessageStore | None = None
     sms_sender: SmppSender | None = None
+    connectors: SmsConnectors | None = None  # operator-managed SMPP connectors and routes
+    prices: PriceBook | None = None  # the price list, in memory
     notifier: Notifier | None = None
+    forwarder: Forwarder | None = None
     graph_simulator: GraphSimulator | None = None
     smsc_simulator: SmscSimulator | None = None
 
@@ -88,14 +107,25 @@ class Gateway:
         self.accounts = SqlAccountStore(self.engine, self.writer)
         self.applications = SqlApplicationStore(self.engine, self.writer)
         self.messages = SqlMessageStore(self.engine, self.writer)
+        self.connectors = SmsConnectors(SqlConnectorStore(self.engine, self.writer), self.clock)
+        self.prices = PriceBook(SqlPriceStore(self.engine, self.writer))
 
     async def start(self) -> None:
         s = self.settings
+        problems = [] if s.sandbox else s.production_problems()
+        if problems:
+            raise RefusedToStart("refusing to start in production mode: " + "; ".join(problems))
         await self.open_storage()
+        assert self.prices is not None and self.engine is not None and self.writer is not None
+        await self.prices.load()
+        if not s.sandbox:  # production: the stored connectors drive the SMS sender, changes apply live
+            self.connectors = SmsConnectors(
+                SqlConnectorStore(self.engine, self.writer), self.clock, apply=self.apply_sms
+            )
         assert self.messages is not None and self.accounts is not None and self.applications is not None
         assert self.engine is not None and self.writer is not None
         owner = s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.receipts = ReceiptProcessor(self.messages, self.clock)
+        self.receipts = ReceiptProcessor(self.messages, self.clock, prices=self.prices)
         self.dispatcher = Dispatcher(
             self.messages,
             self.senders,
@@ -106,6 +136,7 @@ class Gateway:
             batch=s.dispatch_batch,
             concurrency=s.dispatch_concurrency,
             idle_poll_s=s.idle_poll_s,
+            prices=self.prices,
         )
         scenarios = Scenarios(SqlScenarioStore(self.engine, self.writer), self.applications, self.clock)
         auth = Authenticator(
@@ -124,6 +155,26 @@ class Gateway:
             ready=self.ready,
             metrics=lambda: generate_latest(REGISTRY),
             max_body_bytes=s.max_body_bytes,
+            operator=OperatorGuard(s.operator_token.get_secret_value()),
+            connectors=self.connectors,
+            prices=self.prices,
+        )
+        # Messenger management API, Meta webhook and the inbound forwarding outbox
+        self.forwarder = Forwarder(
+            SqlForwardStore(self.engine, self.writer),
+            HttpWebhookPoster(await self.http_client()),
+            self.clock,
+            ForwardPolicy(give_up_after_s=s.push_retry_period_h * 3600),
+            idle_poll_s=s.idle_poll_s,
+        )
+        self.services.messenger = MessengerApplications(self.applications, self.clock)
+        self.services.messenger_inbound = MessengerInbound(
+            self.applications,
+            SqlInboundStore(self.engine, self.writer),
+            MetaWebhookCodec(),
+            self.receipts,
+            self.clock,
+            on_forward=self.forwarder.wake,
         )
         if s.sandbox:
             await self.provision_sandbox()
@@ -132,6 +183,11 @@ class Gateway:
             await self.start_channels()
         self.tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.receipts.run(), name="receipts"))
+        self.tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))
+        self.tasks.append(asyncio.create_task(self.prices.run(s.config_poll_s), name="prices"))
+        if not s.sandbox:
+            assert self.connectors is not None
+            self.tasks.append(asyncio.create_task(self.connectors.run(s.config_poll_s), name="connectors"))
         self.notifier = Notifier(
             SqlPushStore(self.engine, self.writer),
             HttpWebhookPoster(await self.http_client()),
@@ -145,7 +201,9 @@ class Gateway:
         )
         self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
         retention = Retention(report_s=s.report_retention_h * 3600, log_s=s.log_retention_days * 86400)
-        janitor = Janitor(SqlHousekeeping(self.writer), self.clock, retention, interval_s=s.housekeeping_interval_s)
+        janitor = Janitor(
+            SqlHousekeeping(self.writer), self.clock, retention, interval_s=s.housekeeping_interval_s
+        )
         self.tasks.append(asyncio.create_task(janitor.run(), name="retention"))
         log.info("omnirelay started (node %s)", owner)
 
@@ -243,6 +301,19 @@ class Gateway:
             api_version=self.settings.graph_api_version,
             clock=self.clock,
         )
+        assert self.connectors is not None
+        await self.connectors.reload()  # starts the SMS sender with the stored connectors and routes
+        if self.sms_sender is None:
+            await self.apply_sms([], [])
+
+    async def apply_sms(self, connectors: list[SmppConnector], routes: list[SmsRoute]) -> None:
+        """Run the SMS sender with this configuration: started the first time, then reconfigured
+        in place (unchanged binds stay up), so operator changes apply without a restart."""
+        configs = [connector_config(c) for c in connectors]
+        if self.sms_sender is None:
+            await self.start_sms(configs, routes)
+        else:
+            await self.sms_sender.reconfigure(configs, routes)
 
     async def start_sms(self, connectors: list[SmppConnectorConfig], routes: list[SmsRoute]) -> None:
         assert self.receipts is not None

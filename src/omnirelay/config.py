@@ -11,6 +11,9 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_OPERATOR_TOKEN = "sandbox-operator-token"  # noqa: S105 - the sandbox's public default
+MIN_OPERATOR_TOKEN = 16
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMNIRELAY_", extra="ignore")
@@ -22,7 +25,10 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: SQLite file in data_dir"
     )
     sandbox: bool = Field(default=True, description="run the channel simulators and provision demo data")
-    operator_token: SecretStr = SecretStr("sandbox-operator-token")
+    operator_token: SecretStr = SecretStr(DEFAULT_OPERATOR_TOKEN)
+    config_poll_s: float = Field(
+        default=5.0, description="how often connectors and prices changed elsewhere are picked up"
+    )
     public_url: str | None = Field(default=None, description="base URL Meta and simulators call back")
 
     max_body_bytes: int = 1024 * 1024
@@ -49,6 +55,15 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    def production_problems(self) -> list[str]:
+        """SPEC D11: why production mode (sandbox off) must refuse to start; empty when it may."""
+        token = self.operator_token.get_secret_value()
+        if token == DEFAULT_OPERATOR_TOKEN:
+            return ["OMNIRELAY_OPERATOR_TOKEN is the sandbox default; set a secret of your own"]
+        if len(token) < MIN_OPERATOR_TOKEN:
+            return [f"OMNIRELAY_OPERATOR_TOKEN must be at least {MIN_OPERATOR_TOKEN} characters"]
+        return []
 
     def effective_database_url(self) -> str:
         if self.database_url is not None:

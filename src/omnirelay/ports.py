@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.failover import Decision, FlowState, PlannedStep
 from omnirelay.domain.messages import Channel, Outbound, Receipt
+from omnirelay.domain.messenger_events import WebhookEvent
+from omnirelay.domain.prices import Price
 from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.statuses import ErrorCode, Status
 
@@ -256,6 +259,10 @@ class MessageStore(Protocol):
         self, now: datetime, owner: str, lease_s: float, limit: int
     ) -> list[MessageRecord]: ...
 
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest message becomes claimable (leases included); None when none waits."""
+        ...
+
     async def apply(self, transitions: Sequence[Transition], owner: str | None) -> list[bool]:
         """Write transitions guarded by version (and lease owner); False where the guard failed."""
         ...
@@ -317,6 +324,123 @@ class PushStore(Protocol):
     async def settle_pushes(self, settlements: Sequence[PushSettlement]) -> None: ...
 
 
+# --- operator data: SMPP connectors, SMS routes, price list ----------------------------------
+
+
+class ConnectorStore(Protocol):
+    """SMPP connectors and SMS routes (SPEC D9)."""
+
+    async def connectors(self) -> list[SmppConnector]: ...
+    async def routes(self) -> list[SmsRoute]: ...
+    async def add_connector(self, connector: SmppConnector, now: datetime) -> bool:
+        """False when a connector of that name exists."""
+        ...
+
+    async def replace_connector(self, connector: SmppConnector) -> bool: ...
+    async def delete_connector(self, name: str) -> bool: ...
+    async def set_route(self, route: SmsRoute) -> None: ...
+    async def delete_route(self, prefix: str) -> bool: ...
+
+
+class PriceStore(Protocol):
+    """The price list (SPEC D10)."""
+
+    async def prices(self) -> list[Price]: ...
+    async def set_price(self, price: Price) -> None: ...
+    async def delete_price(self, channel: str, country: str) -> bool: ...
+
+
+class PriceList(Protocol):
+    """Prices as the hot path reads them: from memory, never a database read per message."""
+
+    def price(self, channel: str, country: str | None) -> Price: ...
+
+
+# --- Messenger: management, webhooks and inbound forwarding ----------------------------------
+
+
+class MessengerApplicationStore(MessengerDirectory, ApplicationKeys, Protocol):
+    """Applications and their users as the management API changes them."""
+
+    async def create_application(self, app: MessengerApplication, now: datetime) -> None: ...
+    async def update_application(self, app: MessengerApplication) -> None: ...
+    async def delete_application(self, account_id: int, key: str) -> bool: ...
+    async def list_users(self, application_key: str, limit: int, offset: int) -> list[MessengerUser]: ...
+    async def set_user_phone(self, application_key: str, user_key: str, phone_number: str | None) -> bool: ...
+    async def delete_user(self, application_key: str, user_key: str) -> bool: ...
+
+
+class MessengerWebhookCodec(Protocol):
+    """Meta's webhook protocol: signature, verification challenge, and the events of a body."""
+
+    def verify_signature(self, app_secret: str, raw_body: bytes, header: str | None) -> bool: ...
+    def verify_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None: ...
+    def parse(self, raw_body: bytes) -> tuple[WebhookEvent, ...]:
+        """Raises `ValidationFailed` when the body is not a Meta notification."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewForward:
+    """One POST to an application's `webhookUrl`, queued in the forwarding outbox."""
+
+    url: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    user: MessengerUser
+    is_new: bool  # this event created the user key
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardRecord:
+    id: int
+    application_key: str
+    url: str
+    body: bytes
+    created_at: datetime
+    tries: int
+
+
+class InboundStore(Protocol):
+    """What the Meta webhook writes: event keys (dedupe), registrations, the forwarding outbox."""
+
+    async def accept_inbound(
+        self,
+        dedupe_key: str,
+        user: MessengerUser,
+        now: datetime,
+        forwards: Callable[[Registration], Sequence[NewForward]],
+    ) -> Registration | None:
+        """In one transaction: record `dedupe_key` (None, and nothing else, when it was seen before),
+        register `user` once per (application, psid) or touch the existing one, and queue the
+        forwards `forwards` builds for that registration."""
+        ...
+
+    async def seen(self, dedupe_key: str) -> bool: ...
+    async def mark_seen(self, dedupe_key: str, application_key: str, now: datetime) -> None: ...
+    async def user_by_psid(self, application_key: str, psid: str) -> MessengerUser | None: ...
+
+    async def waiting_refs(
+        self, application_key: str, addresses: Sequence[str], sent_until: datetime
+    ) -> list[str]:
+        """Graph message ids of FACEBOOK steps from this application to these addresses (user key,
+        phone digits) that are still waiting for delivery and were sent at or before `sent_until`."""
+        ...
+
+
+class ForwardStore(Protocol):
+    async def claim_forwards(self, now: datetime, lease_s: float, limit: int) -> list[ForwardRecord]:
+        """Due forwards, leased until `now + lease_s` so no other loop posts them meanwhile."""
+        ...
+
+    async def settle_forward(self, forward_id: int, tries: int, next_try_at: datetime | None) -> None:
+        """After a try: `next_try_at` None means delivered or given up."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class IdempotentAnswer:
     body_digest: str
@@ -325,7 +449,9 @@ class IdempotentAnswer:
 
 
 class IdempotencyStore(Protocol):
-    async def claim(self, account_id: int, key: str, body_digest: str, now: datetime) -> IdempotentAnswer | None: ...
+    async def claim(
+        self, account_id: int, key: str, body_digest: str, now: datetime
+    ) -> IdempotentAnswer | None: ...
     async def complete(self, account_id: int, key: str, status_code: int, response: bytes) -> None: ...
     async def release(self, account_id: int, key: str) -> None: ...
 

@@ -216,19 +216,22 @@ async def test_claim_only_takes_due_messages(store: SqlMessageStore, clock: Fake
 
 
 async def test_retention_drops_what_is_past_its_window(engine: AsyncEngine, writer: Writer, clock: FakeClock):
-    from omnirelay.ports import Retention
+    from omnirelay.ports import LogFilter, Retention
     from omnirelay.services.housekeeping import Janitor
     from omnirelay.store.housekeeping import SqlHousekeeping
     from omnirelay.store.logs import SqlLogStore
-    from omnirelay.ports import LogFilter
 
     store = SqlMessageStore(engine, writer)
     await store.insert_messages([new_message(clock, "old"), new_message(clock, "pulled")])
     for rec in await store.claim_due(clock.now(), "n", 30, 10):
-        await store.apply([transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())], "n")
+        await store.apply(
+            [transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())], "n"
+        )
     clock.advance(1)
     for rec in await store.claim_due(clock.now(), "n", 30, 10):
-        await store.apply([transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())], "n")
+        await store.apply(
+            [transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())], "n"
+        )
     assert len(await store.take_reports(1, Api.OMNI, ReportFilter(message_id="pulled"))) == 1
     janitor = Janitor(SqlHousekeeping(writer), clock, Retention(report_s=48 * 3600, log_s=30 * 86400))
     clock.advance(47 * 3600)

@@ -24,8 +24,11 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self._arrived = asyncio.Event()
         app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
-                                                     lifespan="off", loop="asyncio"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off", loop="asyncio"
+            )
+        )
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task: asyncio.Task[None] | None = None
 
@@ -50,7 +53,7 @@ class Receiver:
 
     async def __aenter__(self) -> Receiver:
         self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
+        while not self._server.started:  # noqa: ASYNC110 - uvicorn has no started event to wait on
             await asyncio.sleep(0.01)
         return self
 

@@ -24,20 +24,24 @@ async def test_same_key_same_body_replays_and_creates_nothing(server: RunningSer
     assert first.content == second.content and second.headers["idempotent-replayed"] == "true"
     logs = json_of(await server.client.get("/omni/1/logs?bulkId=IDEM", headers=BASIC))["results"]
     assert len(logs) == 1
-    conflict = await server.client.post("/omni/1/advanced", json={**BODY, "sms": {"text": "other"}}, headers=headers)
+    conflict = await server.client.post(
+        "/omni/1/advanced", json={**BODY, "sms": {"text": "other"}}, headers=headers
+    )
     assert conflict.status_code == 409
     assert json_of(conflict)["requestError"]["serviceException"]["messageId"] == "CONFLICT"
     # a different key is a different request
-    assert (await server.client.post("/omni/1/advanced", json=BODY,
-                                     headers={**BASIC, "Idempotency-Key": "k-2"})).status_code == 200
+    assert (
+        await server.client.post("/omni/1/advanced", json=BODY, headers={**BASIC, "Idempotency-Key": "k-2"})
+    ).status_code == 200
     assert len(json_of(await server.client.get("/omni/1/logs?bulkId=IDEM", headers=BASIC))["results"]) == 2
 
 
 async def test_concurrent_requests_with_one_key_create_one_message(server: RunningServer):
     headers = {**BASIC, "Idempotency-Key": "k-race"}
     body = {**BODY, "bulkId": "RACE"}
-    answers = await asyncio.gather(*(server.client.post("/omni/1/advanced", json=body, headers=headers)
-                                     for _ in range(10)))
+    answers = await asyncio.gather(
+        *(server.client.post("/omni/1/advanced", json=body, headers=headers) for _ in range(10))
+    )
     assert {r.status_code for r in answers} <= {200, 409}
     assert len({r.content for r in answers if r.status_code == 200}) == 1
     logs = json_of(await server.client.get("/omni/1/logs?bulkId=RACE", headers=BASIC))["results"]
@@ -48,8 +52,11 @@ async def test_a_rejected_request_does_not_burn_the_key(server: RunningServer):
     headers = {**BASIC, "Idempotency-Key": "k-bad"}
     bad = await server.client.post("/facebook/1/single", json={"from": "x"}, headers=headers)
     assert bad.status_code == 400
-    good = {"from": "8F0792F86035A9F4290821F1EE6BC06A", "to": "9c29bd43-054b-4cfe-a1d4-0b37812b4ed3",
-            "message": {"type": "TEXT", "text": "hi"}}
+    good = {
+        "from": "8F0792F86035A9F4290821F1EE6BC06A",
+        "to": "9c29bd43-054b-4cfe-a1d4-0b37812b4ed3",
+        "message": {"type": "TEXT", "text": "hi"},
+    }
     assert (await server.client.post("/facebook/1/single", json=good, headers=headers)).status_code == 200
 
 

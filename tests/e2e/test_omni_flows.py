@@ -30,8 +30,9 @@ def parse_http(path: Path) -> tuple[str, str, dict[str, str], bytes]:
     return method, target, headers, body
 
 
-async def final_reports(server: RunningServer, message_ids: set[str], timeout_s: float = 20,
-                        api: str = "omni") -> dict[str, dict[str, Any]]:
+async def final_reports(
+    server: RunningServer, message_ids: set[str], timeout_s: float = 20, api: str = "omni"
+) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout_s
     while set(found) != message_ids:
@@ -50,8 +51,16 @@ async def test_seed_omni_examples(server: RunningServer):
         r = await server.client.request(method, target, headers=headers, content=body)
         assert r.status_code == 200, (name, r.text)
         out = json_of(r)
-        expected = json.loads((SEEDS / name.replace("request", "response").replace("-05-", "-06-")
-                               .replace("-07-", "-08-").replace("-09-", "-10-").replace("-11-", "-12-")).read_text())
+        expected = json.loads(
+            (
+                SEEDS
+                / name.replace("request", "response")
+                .replace("-05-", "-06-")
+                .replace("-07-", "-08-")
+                .replace("-09-", "-10-")
+                .replace("-11-", "-12-")
+            ).read_text()
+        )
         if name.startswith("004-05"):
             assert set(out) == set(expected) and out["flow"] == expected["flow"] and out["default"] is True
             continue
@@ -72,7 +81,9 @@ async def test_seed_omni_examples(server: RunningServer):
     again = await server.client.request(method, target, headers=headers)
     assert again.status_code == 200 and json_of(again) == {"results": []}
     # logs show Messenger's rejection, then SMS, for the phone-only message
-    logs = json_of(await server.client.get(f"/omni/1/logs?messageId={sent['004-07-request.http']}", headers=BASIC))
+    logs = json_of(
+        await server.client.get(f"/omni/1/logs?messageId={sent['004-07-request.http']}", headers=BASIC)
+    )
     (row,) = logs["results"]
     assert [a["channel"] for a in row["attempts"]] == ["FACEBOOK", "SMS"]
     assert row["attempts"][0]["status"]["groupName"] == "REJECTED"
@@ -81,8 +92,11 @@ async def test_seed_omni_examples(server: RunningServer):
 
 
 async def test_sms_failure_after_messenger_failure_is_final(server: RunningServer):
-    body = {"destinations": [{"to": {"phoneNumber": "41790000005"}}],  # the SMSC answers UNDELIV
-            "facebook": {"text": "x"}, "sms": {"text": "y"}}
+    body = {
+        "destinations": [{"to": {"phoneNumber": "41790000005"}}],  # the SMSC answers UNDELIV
+        "facebook": {"text": "x"},
+        "sms": {"text": "y"},
+    }
     (m,) = json_of(await server.client.post("/omni/1/advanced", json=body, headers=BASIC))["messages"]
     report = (await final_reports(server, {m["messageId"]}))[m["messageId"]]
     assert report["channel"] == "SMS" and report["status"]["name"] == "UNDELIVERABLE_NOT_DELIVERED"
@@ -91,8 +105,11 @@ async def test_sms_failure_after_messenger_failure_is_final(server: RunningServe
 
 async def test_scheduled_send(server: RunningServer):
     at = datetime.now(UTC) + timedelta(seconds=2)
-    body = {"destinations": [{"to": {"phoneNumber": "41793026727"}}], "sms": {"text": "later"},
-            "sendAt": format_time(at)}
+    body = {
+        "destinations": [{"to": {"phoneNumber": "41793026727"}}],
+        "sms": {"text": "later"},
+        "sendAt": format_time(at),
+    }
     (m,) = json_of(await server.client.post("/omni/1/advanced", json=body, headers=BASIC))["messages"]
     await asyncio.sleep(1)
     assert server.gateway.smsc_simulator is not None
@@ -106,24 +123,32 @@ async def test_scheduled_send(server: RunningServer):
 async def test_intermediate_reports_and_pushes_with_a_failing_then_recovering_receiver(tmp_path: Path):
     from tests.e2e.conftest import free_port, start_server
 
-    settings = Settings(port=free_port(), data_dir=tmp_path, idle_poll_s=0.05, push_retry_base_s=0.2,
-                        push_retry_step_s=0.2)
-    srv, task, app = await start_server(settings)
+    settings = Settings(
+        port=free_port(), data_dir=tmp_path, idle_poll_s=0.05, push_retry_base_s=0.2, push_retry_step_s=0.2
+    )
+    srv, task, _app = await start_server(settings)
     try:
         async with Receiver(fail_first=2) as receiver:
             import httpx
 
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}") as client:
-                body = {"destinations": [{"to": {"phoneNumber": "41793026727"}}], "facebook": {"text": "x"},
-                        "sms": {"text": "y"}, "notifyUrl": receiver.url, "intermediateReport": True,
-                        "callbackData": "order-42"}
+                body = {
+                    "destinations": [{"to": {"phoneNumber": "41793026727"}}],
+                    "facebook": {"text": "x"},
+                    "sms": {"text": "y"},
+                    "notifyUrl": receiver.url,
+                    "intermediateReport": True,
+                    "callbackData": "order-42",
+                }
                 (m,) = (await client.post("/omni/1/advanced", json=body, headers=BASIC)).json()["messages"]
                 results = await receiver.wait_for(2)
                 assert receiver.attempts >= 3  # two refusals, then retried
                 assert [r["channel"] for r in results] == ["FACEBOOK", "SMS"]
                 assert results[0]["status"]["groupName"] == "REJECTED"
                 assert results[1]["status"]["name"] == "DELIVERED_TO_HANDSET"
-                assert all(r["messageId"] == m["messageId"] and r["callbackData"] == "order-42" for r in results)
+                assert all(
+                    r["messageId"] == m["messageId"] and r["callbackData"] == "order-42" for r in results
+                )
                 # pushed successfully: not also queued for pull
                 assert (await client.get("/omni/1/reports", headers=BASIC)).json() == {"results": []}
     finally:
@@ -134,15 +159,24 @@ async def test_intermediate_reports_and_pushes_with_a_failing_then_recovering_re
 async def test_a_push_that_never_succeeds_lands_in_the_pull_queue(tmp_path: Path):
     from tests.e2e.conftest import free_port, start_server
 
-    settings = Settings(port=free_port(), data_dir=tmp_path, idle_poll_s=0.05, push_retry_base_s=0.1,
-                        push_retry_step_s=0.1, push_retry_period_h=1 / 3600)  # give up after 1 s
-    srv, task, app = await start_server(settings)
+    settings = Settings(
+        port=free_port(),
+        data_dir=tmp_path,
+        idle_poll_s=0.05,
+        push_retry_base_s=0.1,
+        push_retry_step_s=0.1,
+        push_retry_period_h=1 / 3600,
+    )  # give up after 1 s
+    srv, task, _app = await start_server(settings)
     try:
         import httpx
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}") as client:
-            body = {"destinations": [{"to": {"phoneNumber": "41793026727"}}], "sms": {"text": "y"},
-                    "notifyUrl": f"http://127.0.0.1:{free_port()}/nobody-listens"}
+            body = {
+                "destinations": [{"to": {"phoneNumber": "41793026727"}}],
+                "sms": {"text": "y"},
+                "notifyUrl": f"http://127.0.0.1:{free_port()}/nobody-listens",
+            }
             (m,) = (await client.post("/omni/1/advanced", json=body, headers=BASIC)).json()["messages"]
             deadline = time.monotonic() + 15
             while True:
@@ -162,19 +196,26 @@ async def test_expiry_driven_failover(server: RunningServer):
     graph = server.gateway.graph_simulator
     assert graph is not None
     graph.set_never_deliver(sb.PAGE_ID, sb.PSID)  # Messenger accepts but never confirms delivery
-    body = {"destinations": [{"to": {"phoneNumber": "41793026727", "facebookUserKey": sb.USER_KEY}}],
-            "facebook": {"text": "x", "validityPeriod": 30, "validityPeriodTimeUnit": "SECONDS"},
-            "sms": {"text": "y"}}
+    body = {
+        "destinations": [{"to": {"phoneNumber": "41793026727", "facebookUserKey": sb.USER_KEY}}],
+        "facebook": {"text": "x", "validityPeriod": 30, "validityPeriodTimeUnit": "SECONDS"},
+        "sms": {"text": "y"},
+    }
     (m,) = json_of(await server.client.post("/omni/1/advanced", json=body, headers=BASIC))["messages"]
     report = (await final_reports(server, {m["messageId"]}, timeout_s=45))[m["messageId"]]
     assert report["channel"] == "SMS" and report["status"]["name"] == "DELIVERED_TO_HANDSET"
-    (row,) = json_of(await server.client.get(f"/omni/1/logs?messageId={m['messageId']}", headers=BASIC))["results"]
+    (row,) = json_of(await server.client.get(f"/omni/1/logs?messageId={m['messageId']}", headers=BASIC))[
+        "results"
+    ]
     assert row["attempts"][0]["status"]["name"] == "EXPIRED_EXPIRED"
 
 
 async def test_logs_filters(server: RunningServer):
-    body = {"bulkId": "B-LOGS", "destinations": [{"to": {"phoneNumber": "41793026727"}},
-                                                  {"to": {"phoneNumber": "41793026728"}}], "sms": {"text": "z"}}
+    body = {
+        "bulkId": "B-LOGS",
+        "destinations": [{"to": {"phoneNumber": "41793026727"}}, {"to": {"phoneNumber": "41793026728"}}],
+        "sms": {"text": "z"},
+    }
     out = json_of(await server.client.post("/omni/1/advanced", json=body, headers=BASIC))
     ids = {m["messageId"] for m in out["messages"]}
     await final_reports(server, ids)
@@ -184,8 +225,12 @@ async def test_logs_filters(server: RunningServer):
     q = "/omni/1/logs?bulkid=B-LOGS&generalStatus=DELIVERED&to=41793026728&channel=SMS&limit=10"
     (only,) = json_of(await server.client.get(q, headers=BASIC))["results"]
     assert only["to"] == "41793026728"
-    assert json_of(await server.client.get("/omni/1/logs?bulkId=B-LOGS&generalStatus=REJECTED",
-                                           headers=BASIC))["results"] == []
+    assert (
+        json_of(await server.client.get("/omni/1/logs?bulkId=B-LOGS&generalStatus=REJECTED", headers=BASIC))[
+            "results"
+        ]
+        == []
+    )
     # reading logs does not consume them
     assert len(json_of(await server.client.get("/omni/1/logs?bulkId=B-LOGS", headers=BASIC))["results"]) == 2
     bad = await server.client.get("/omni/1/logs?generalStatus=LOST", headers=BASIC)

@@ -127,3 +127,21 @@ async def test_many_messages_each_end_in_exactly_one_report(world: World):
     await world.step()
     reports = await world.reports() + await world.reports() + await world.reports()
     assert sorted(r["messageId"] for r in reports) == sorted(f"m{i}" for i in range(120))
+
+
+async def test_a_send_that_hangs_ends_before_its_lease_and_is_retried(world: World):
+    import asyncio
+
+    from omnirelay.services.dispatcher import Dispatcher
+
+    world.fb.gate = asyncio.Event()  # Messenger never answers
+    dispatcher = Dispatcher(
+        world.store, {Channel.FACEBOOK: world.fb, Channel.SMS: world.sms}, world.clock, owner="t", lease_s=0.4
+    )
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    async with asyncio.timeout(5):
+        await dispatcher.run_once()  # returns: the send was given up inside the lease
+    assert await world.store.claim_due(world.clock.now(), "other", 30, 10) == []  # not due: backing off
+    world.clock.advance(2)
+    (again,) = await world.store.claim_due(world.clock.now(), "other", 30, 10)
+    assert again.state.tries == 1 and again.state.step_index == 0

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from omnirelay.domain.errors import OmnirelayError
-from omnirelay.http import errors, facebook, logs, omni, openapi
+from omnirelay.http import admin, errors, facebook, logs, messenger, omni, openapi
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
 from omnirelay.http.types import SessionIn, SessionOut
@@ -63,8 +63,10 @@ def create_app(svc: Services | None, lifespan: Lifespan | None = None) -> Starle
         Route("/auth/1/session", open_session, methods=["POST"]),
         Route("/auth/1/session", close_session, methods=["DELETE"]),
         *facebook.routes(),
+        *messenger.routes(),
         *omni.routes(),
         *logs.routes(),
+        *admin.routes(),
     ]
 
     @contextlib.asynccontextmanager

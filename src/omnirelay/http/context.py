@@ -13,9 +13,14 @@ from omnirelay.domain.errors import ValidationFailed
 from omnirelay.http.types import encoder
 from omnirelay.ports import Api, Clock, IdempotencyStore, LogStore, MessageStore, ReportFilter
 from omnirelay.services.accounts import Authenticator
-from omnirelay.services.ratelimit import RateLimiter
+from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.facebook import FacebookSingle
+from omnirelay.services.messenger_inbound import MessengerInbound
+from omnirelay.services.messenger_users import MessengerApplications
 from omnirelay.services.omni import OmniSend
+from omnirelay.services.operator import OperatorGuard
+from omnirelay.services.prices import PriceBook
+from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.scenarios import Scenarios
 
 
@@ -33,6 +38,11 @@ class Services:
     clock: Clock | None = None
     idempotency: IdempotencyStore | None = None
     limiter: RateLimiter | None = None
+    operator: OperatorGuard | None = None  # /admin/1/...: the operator token
+    connectors: SmsConnectors | None = None
+    prices: PriceBook | None = None
+    messenger: MessengerApplications | None = None  # /facebook/1/applications
+    messenger_inbound: MessengerInbound | None = None  # /webhooks/facebook/{applicationKey}
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -12,8 +12,8 @@ from omnirelay.domain.errors import ValidationFailed
 from omnirelay.domain.statuses import STATUSES, StatusGroup
 from omnirelay.domain.times import format_time, parse_time
 from omnirelay.http.context import account, int_param, json_response, services
-from omnirelay.ports import Api, LogFilter, LogRow
-from omnirelay.services.reports import error_json, price_json, status_json
+from omnirelay.ports import Api, LogFilter, LogRow, PriceList
+from omnirelay.services.reports import destination_price, error_json, price_json, status_json
 
 
 def _multi(request: Request, *names: str) -> tuple[str, ...]:
@@ -61,7 +61,7 @@ def log_filter(request: Request) -> LogFilter:
     )
 
 
-def render(row: LogRow, api: Api) -> dict[str, Any]:
+def render(row: LogRow, api: Api, prices: PriceList | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if row.bulk_id is not None:
         out["bulkId"] = row.bulk_id
@@ -74,7 +74,7 @@ def render(row: LogRow, api: Api) -> dict[str, Any]:
     if row.done_at is not None:
         out["doneAt"] = format_time(row.done_at)
     out["messageCount"] = row.message_count
-    out["price"] = price_json(row.message_count)
+    out["price"] = price_json(row.message_count, destination_price(row.channel, row.to, row.status, prices))
     out["status"] = status_json(row.status)
     if api is Api.OMNI:
         out["channel"] = row.channel
@@ -104,8 +104,9 @@ def render(row: LogRow, api: Api) -> dict[str, Any]:
 
 async def _logs(request: Request, api: Api) -> Response:
     account_id = await account(request)
-    rows = await services(request).logs.logs(account_id, api, log_filter(request))
-    return json_response({"results": [render(r, api) for r in rows]})
+    svc = services(request)
+    rows = await svc.logs.logs(account_id, api, log_filter(request))
+    return json_response({"results": [render(r, api, svc.prices) for r in rows]})
 
 
 async def omni_logs(request: Request) -> Response:

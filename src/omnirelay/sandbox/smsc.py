@@ -226,6 +226,7 @@ class _Connection:
     closing: bool = False
     outstanding: int = 0
     acks_expected: dict[int, str] = field(default_factory=dict)  # deliver_sm sequence → message id
+    unacked: dict[int, _Receipt] = field(default_factory=dict)  # receipts to redeliver if never acked
 
     @property
     def receives(self) -> bool:
@@ -440,6 +441,12 @@ class SmscSimulator:
         finally:
             connection.closing = True
             self._connections.discard(connection)
+            # Like a real SMSC: receipts the ESME never acknowledged are delivered again on its next bind.
+            unacked, connection.unacked = list(connection.unacked.values()), {}
+            for receipt in unacked:
+                self._emit_receipt(
+                    _Receipt(receipt.system_id, receipt.message_id, receipt.frame_fields, None)
+                )
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
@@ -453,6 +460,9 @@ class SmscSimulator:
             self._submit(connection, sequence, frame)
         elif command_id == _DELIVER_SM_RESP:
             message_id = connection.acks_expected.pop(sequence, None)
+            unacked = connection.unacked.pop(sequence, None)
+            if unacked is not None and status != ESME_ROK:  # the ESME could not take it now: redeliver later
+                asyncio.get_running_loop().call_later(1.0, self._emit_receipt, unacked)
             if message_id is not None:
                 self.receipt_acks.append(ReceiptAck(message_id, status))
                 self._notify()
@@ -634,13 +644,15 @@ class SmscSimulator:
         if target is None:
             self._undelivered.append(receipt)
             return
-        self._write_deliver_sm(target, receipt.message_id, receipt.frame_fields)
+        sequence = self._write_deliver_sm(target, receipt.message_id, receipt.frame_fields)
+        target.unacked[sequence] = receipt
         self.receipts_sent += 1
 
-    def _write_deliver_sm(self, connection: _Connection, label: str, fields: dict[str, Any]) -> None:
+    def _write_deliver_sm(self, connection: _Connection, label: str, fields: dict[str, Any]) -> int:
         sequence = connection.sequences.next_sequence()
         connection.acks_expected[sequence] = label
         connection.write(_build("deliver_sm", sequence, **fields))
+        return sequence
 
 
 async def run_smsc(host: str, port: int, system_id: str, password: str) -> None:

@@ -25,7 +25,7 @@ from omnirelay.domain.failover import (
 )
 from omnirelay.domain.messages import Channel, Outbound
 from omnirelay.domain.statuses import EC_NOTSUBMITTEDTOSMPPCHANNEL, REJECTED_ROUTE_NOT_AVAILABLE
-from omnirelay.ports import Accepted, ChannelSender, Clock, MessageRecord, MessageStore
+from omnirelay.ports import Accepted, ChannelSender, Clock, MessageRecord, MessageStore, PriceList
 from omnirelay.services.transitions import transition_for
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Dispatcher:
         batch: int = 500,
         concurrency: int = 1000,
         idle_poll_s: float = 0.25,
+        prices: PriceList | None = None,
     ) -> None:
         self._store = store
         self._senders = senders  # shared: channels may be added after the dispatcher is built
@@ -54,6 +55,7 @@ class Dispatcher:
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
         self._idle_poll_s = idle_poll_s
+        self._prices = prices  # in memory: reports get their price without a database read
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
 
@@ -63,15 +65,24 @@ class Dispatcher:
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()  # before claiming: a wake during the round (new work, a failover) is kept
             try:
                 claimed = await self.run_once(wait=False)
+                idle_s = await self._idle_s() if claimed < self._batch else 0.0
             except Exception:
                 log.exception("dispatcher round failed; carrying on")
-                claimed = 0
-            if claimed < self._batch:
-                self._wake.clear()
+                idle_s = self._idle_poll_s
+            if idle_s > 0 and not self._wake.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                    await asyncio.wait_for(self._wake.wait(), idle_s)
+
+    async def _idle_s(self) -> float:
+        """How long to sleep when nothing is due: until the next deadline, retry or lease expiry
+        (so expiry fails over on time, not at the next poll), at most `idle_poll_s`."""
+        due = await self._store.next_due_at()
+        if due is None:
+            return self._idle_poll_s
+        return min(self._idle_poll_s, max((due - self._clock.now()).total_seconds(), 0.005))
 
     async def run_once(self, *, wait: bool = True) -> int:
         """Claim one batch of due messages and start processing them; `wait` for them to finish."""
@@ -100,13 +111,21 @@ class Dispatcher:
         try:
             outcome, accepted = await self._outcome(record)
             transition = transition_for(
-                record, outcome, self._clock.now(), accepted=accepted, policy=self._policy
+                record,
+                outcome,
+                self._clock.now(),
+                accepted=accepted,
+                policy=self._policy,
+                prices=self._prices,
             )
             if transition.decision.ignored:
                 log.warning(
                     "outcome %s ignored", type(outcome).__name__, extra={"message_id": record.message_id}
                 )
             (applied,) = await self._store.apply([transition], self._owner)
+            next_at = transition.decision.state.next_action_at
+            if applied and next_at is not None and next_at <= transition.now:
+                self._wake.set()  # failed over (or retry due): the next step is claimed now, not at a poll
             if not applied:
                 log.info("state changed meanwhile; outcome dropped", extra={"message_id": record.message_id})
             elif transition.decision.final is not None:
@@ -149,7 +168,15 @@ class Dispatcher:
             expires_at=state.step_deadline,
         )
         try:
-            accepted = await sender.send(outbound)
+            # A send must end well inside the lease, or another claim could send the message again
+            # while this one is still under way.
+            async with asyncio.timeout(self._lease_s * 0.75):
+                accepted = await sender.send(outbound)
+        except TimeoutError:
+            log.warning(
+                "%s send timed out; will retry", step.channel, extra={"message_id": record.message_id}
+            )
+            return TransientFailure("send timed out"), None
         except ChannelUnavailable as exc:
             log.info("%s unavailable: %s", step.channel, exc.reason, extra={"message_id": record.message_id})
             return TransientFailure(exc.reason, exc.retry_after_s), None

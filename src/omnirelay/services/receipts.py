@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from omnirelay.domain.failover import Delivered, Phase, StepFailed
 from omnirelay.domain.messages import Receipt
-from omnirelay.ports import Clock, InboxReceipt, MessageStore, ReceiptOutcome
+from omnirelay.ports import Clock, InboxReceipt, MessageStore, PriceList, ReceiptOutcome
 from omnirelay.services.transitions import transition_for
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class ReceiptProcessor:
         retry_s: float = 0.5,
         batch: int = 500,
         idle_poll_s: float = 0.25,
+        prices: PriceList | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -41,6 +42,7 @@ class ReceiptProcessor:
         self._retry = timedelta(seconds=retry_s)
         self._batch = batch
         self._idle_poll_s = idle_poll_s
+        self._prices = prices
         self._wake = asyncio.Event()
 
     async def record(self, receipts: Sequence[Receipt]) -> None:
@@ -106,5 +108,7 @@ class ReceiptProcessor:
             else:
                 outcome = StepFailed(receipt.status, receipt.error)
             transitioned.add(record.pk)
-            outcomes.append(ReceiptOutcome(item.id, transition=transition_for(record, outcome, now)))
+            outcomes.append(
+                ReceiptOutcome(item.id, transition=transition_for(record, outcome, now, prices=self._prices))
+            )
         return outcomes

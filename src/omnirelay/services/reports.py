@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from omnirelay.domain.failover import StepResult
-from omnirelay.domain.statuses import ErrorCode, Status
+from omnirelay.domain.failover import PlannedStep, StepResult
+from omnirelay.domain.messages import AddressKind
+from omnirelay.domain.phones import region
+from omnirelay.domain.prices import FREE, Price
+from omnirelay.domain.statuses import ErrorCode, Status, StatusGroup
 from omnirelay.domain.times import format_time
-from omnirelay.ports import Api, MessageRecord, NewReport, ReportState
+from omnirelay.ports import Api, MessageRecord, NewReport, PriceList, ReportState
 
 
 def status_json(status: Status) -> dict[str, Any]:
@@ -32,9 +35,29 @@ def error_json(error: ErrorCode) -> dict[str, Any]:
     }
 
 
-def price_json(message_count: int) -> dict[str, Any]:
-    # SPEC D10: the price list is not configurable yet; everything costs 0 EUR.
-    return {"pricePerMessage": 0, "currency": "EUR"}
+def price_json(message_count: int, price: Price = FREE) -> dict[str, Any]:
+    """SPEC D10: the unit price (per message; per segment for SMS); the message costs
+    `pricePerMessage × messageCount`. Default 0 EUR."""
+    return {"pricePerMessage": price.price_per_message, "currency": price.currency}
+
+
+def step_price(step: PlannedStep, status: Status, prices: PriceList | None) -> Price:
+    """The price list's price for a step's channel and destination country; nothing was sent for
+    a REJECTED status, so that costs 0 (in the listed currency)."""
+    phone = step.to_kind is AddressKind.PHONE
+    return destination_price(step.channel.value, step.to if phone else "", status, prices)
+
+
+def destination_price(channel: str, to: str, status: Status, prices: PriceList | None) -> Price:
+    """As `step_price`, for a channel and an address (a phone number's digits give the country)."""
+    if prices is None:
+        return FREE
+    digits = to.removeprefix("+")
+    country = region(digits) if digits.isascii() and digits.isdigit() else None
+    price = prices.price(channel, country)
+    if status.group is StatusGroup.REJECTED:
+        return Price(price.channel, price.country, 0.0, price.currency)
+    return price
 
 
 def render(
@@ -50,6 +73,7 @@ def render(
     status: Status,
     error: ErrorCode,
     callback_data: str | None,
+    price: Price = FREE,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if bulk_id is not None:
@@ -59,7 +83,7 @@ def render(
     body["sentAt"] = format_time(sent_at or done_at)
     body["doneAt"] = format_time(done_at)
     body["messageCount"] = message_count
-    body["price"] = price_json(message_count)
+    body["price"] = price_json(message_count, price)
     body["status"] = status_json(status)
     body["error"] = error_json(error)
     if api is Api.OMNI:
@@ -76,7 +100,13 @@ def destination(record: MessageRecord, now: datetime) -> tuple[ReportState, date
 
 
 def report_for(
-    record: MessageRecord, result: StepResult, now: datetime, message_count: int, *, final: bool
+    record: MessageRecord,
+    result: StepResult,
+    now: datetime,
+    message_count: int,
+    *,
+    final: bool,
+    prices: PriceList | None = None,
 ) -> NewReport:
     step = record.plan[result.step_index]
     body = render(
@@ -91,6 +121,7 @@ def report_for(
         status=result.status,
         error=result.error,
         callback_data=record.callback_data,
+        price=step_price(step, result.status, prices),
     )
     state, push_at = destination(record, now)
     return NewReport("FINAL" if final else "INTERMEDIATE", state, body, step.channel.value, push_at)

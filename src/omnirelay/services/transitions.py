@@ -9,7 +9,7 @@ from datetime import datetime
 from omnirelay.domain import failover
 from omnirelay.domain.failover import Outcome, RetryPolicy
 from omnirelay.domain.statuses import NO_ERROR, PENDING_ACCEPTED
-from omnirelay.ports import Accepted, MessageRecord, NewReport, Transition
+from omnirelay.ports import Accepted, MessageRecord, NewReport, PriceList, Transition
 from omnirelay.services import reports
 
 
@@ -20,6 +20,7 @@ def transition_for(
     *,
     accepted: Accepted | None = None,
     policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - immutable value
+    prices: PriceList | None = None,
 ) -> Transition:
     decision = failover.advance(
         record.plan,
@@ -33,11 +34,15 @@ def transition_for(
     out: list[NewReport] = []
     if decision.final is not None:
         status, error = decision.final.status, decision.final.error
-        out.append(reports.report_for(record, decision.final, now, message_count, final=True))
+        out.append(reports.report_for(record, decision.final, now, message_count, final=True, prices=prices))
     elif decision.step_ended is not None:
         status, error = PENDING_ACCEPTED, NO_ERROR
         if record.intermediate_report and record.notify and record.notify_url:
-            out.append(reports.report_for(record, decision.step_ended, now, message_count, final=False))
+            out.append(
+                reports.report_for(
+                    record, decision.step_ended, now, message_count, final=False, prices=prices
+                )
+            )
     elif accepted is not None:
         status, error = accepted.status, NO_ERROR
     else:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -93,21 +93,65 @@ def _ms(dt: datetime | None) -> int | None:
     return to_ms(dt) if dt is not None else None
 
 
+def _report_row(
+    *, pk: int, owner: NewMessage | MessageRecord, report: NewReport, now: datetime
+) -> dict[str, Any]:
+    return {
+        "account_id": owner.account_id,
+        "message_pk": pk,
+        "api": owner.api.value,
+        "kind": report.kind,
+        "state": report.state.value,
+        "body": codec.encode(report.body),
+        "bulk_id": owner.bulk_id,
+        "message_id": owner.message_id,
+        "channel": report.channel,
+        "notify_url": owner.notify_url,
+        "created_at": to_ms(now),
+        "next_push_at": _ms(report.next_push_at),
+        "push_tries": 0,
+    }
+
+
+# Closing an attempt that was sent earlier (receipt, deadline), many at a time.
+_END_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
+    .values(status_id=bindparam("b_status"), error_id=bindparam("b_error"), done_at=bindparam("b_done"))
+)
+
+
 class SqlMessageStore:
     def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
         self._engine = engine
         self._writer = writer
         self._pg = engine.dialect.name == "postgresql"
+        # Recording a try: insert the attempt, or update it on a retry of the same step.
+        ins = (pg_insert if self._pg else sqlite_insert)(attempts)
+        upd: dict[str, Any] = {
+            k: ins.excluded[k] for k in ("tries", "status_id", "error_id", "message_count", "done_at")
+        }
+        upd["sent_at"] = func.coalesce(attempts.c.sent_at, ins.excluded.sent_at)
+        self._attempt_upsert = ins.on_conflict_do_update(
+            index_elements=["message_pk", "step_index"], set_=upd
+        )
 
     # -- intake ---------------------------------------------------------------------------
 
     async def insert_messages(self, new: Sequence[NewMessage]) -> list[bool]:
-        items = list(new)
+        return await self._writer.run_batched(self._insert_requests, list(new))
 
-        async def unit(conn: AsyncConnection) -> list[bool]:
-            return await self._insert(conn, items)
-
-        return await self._writer.run(unit)
+    async def _insert_requests(
+        self, conn: AsyncConnection, requests: list[list[NewMessage]]
+    ) -> list[list[bool]]:
+        """Concurrent requests' messages in one executemany; in order, so duplicates resolve as if
+        the requests had been inserted one after another."""
+        ok = await self._insert(conn, [m for request in requests for m in request])
+        out, start = [], 0
+        for request in requests:
+            out.append(ok[start : start + len(request)])
+            start += len(request)
+        return out
 
     async def _insert(self, conn: AsyncConnection, items: list[NewMessage]) -> list[bool]:
         ok = [True] * len(items)
@@ -201,17 +245,56 @@ class SqlMessageStore:
 
         return await self._writer.run(unit)
 
+    async def next_due_at(self) -> datetime | None:
+        async with reading(self._engine) as conn:
+            due = (await conn.execute(select(func.min(messages.c.next_action_at)))).scalar()
+        return from_ms(due) if due is not None else None
+
     async def apply(self, transitions: Sequence[Transition], owner: str | None) -> list[bool]:
-        items = list(transitions)
+        return await self._writer.run_batched(self._apply_requests, (list(transitions), owner))
 
-        async def unit(conn: AsyncConnection) -> list[bool]:
-            return [await self._apply_one(conn, t, owner) for t in items]
-
-        return await self._writer.run(unit)
+    async def _apply_requests(
+        self, conn: AsyncConnection, requests: list[tuple[list[Transition], str | None]]
+    ) -> list[list[bool]]:
+        """Concurrent callers' transitions (each dispatcher task applies its own) in one go."""
+        ok = await self._apply_many(conn, [(t, owner) for ts, owner in requests for t in ts])
+        out, start = [], 0
+        for ts, _ in requests:
+            out.append(ok[start : start + len(ts)])
+            start += len(ts)
+        return out
 
     async def _apply_one(self, conn: AsyncConnection, t: Transition, owner: str | None) -> bool:
+        (ok,) = await self._apply_many(conn, [(t, owner)])
+        return ok
+
+    async def _apply_many(
+        self, conn: AsyncConnection, items: list[tuple[Transition, str | None]]
+    ) -> list[bool]:
+        """The guarded message updates one by one (each needs its own row count), then what the
+        applied ones entail (attempts, channel ids, reports) in one executemany per statement."""
+        ok: list[bool] = []
+        tried: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
+        refs: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        for t, owner in items:
+            applied = await self._guarded_update(conn, t, owner)
+            ok.append(applied)
+            if applied:
+                self._entails(t, tried, ended, refs, rows)
+        if tried:
+            await conn.execute(self._attempt_upsert, tried)
+        if ended:
+            await conn.execute(_END_ATTEMPT, ended)
+        if refs:
+            await conn.execute(insert(channel_refs), refs)
+        if rows:
+            await conn.execute(insert(reports), rows)
+        return ok
+
+    async def _guarded_update(self, conn: AsyncConnection, t: Transition, owner: str | None) -> bool:
         rec, d, now_ms = t.record, t.decision, to_ms(t.now)
-        acted = rec.plan[rec.state.step_index]
         current = rec.plan[d.state.step_index]
         values: dict[str, Any] = {
             "phase": d.state.phase.value,
@@ -237,39 +320,49 @@ class SqlMessageStore:
         if owner is not None:
             guard = and_(guard, messages.c.lease_owner == owner)
         result = await conn.execute(update(messages).where(guard).values(**values))
-        if result.rowcount != 1:
-            return False
+        return bool(result.rowcount == 1)
+
+    def _entails(
+        self,
+        t: Transition,
+        tried: list[dict[str, Any]],
+        ended: list[dict[str, Any]],
+        refs: list[dict[str, Any]],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        rec, d, now_ms = t.record, t.decision, to_ms(t.now)
+        acted = rec.plan[rec.state.step_index]
         tried_now = t.accepted is not None or (d.step_ended is not None and rec.state.phase is Phase.READY)
         if tried_now:
-            await self._upsert_attempt(conn, t)
+            tried.append(self._attempt_row(t))
         elif d.step_ended is not None:
-            await conn.execute(
-                update(attempts)
-                .where(attempts.c.message_pk == rec.pk, attempts.c.step_index == rec.state.step_index)
-                .values(status_id=d.step_ended.status.id, error_id=d.step_ended.error.id, done_at=now_ms)
+            ended.append(
+                {
+                    "b_pk": rec.pk,
+                    "b_step": rec.state.step_index,
+                    "b_status": d.step_ended.status.id,
+                    "b_error": d.step_ended.error.id,
+                    "b_done": now_ms,
+                }
             )
-        if t.accepted is not None and t.accepted.refs:
-            await conn.execute(
-                insert(channel_refs),
-                [
-                    {
-                        "channel": acted.channel.value,
-                        "ref": ref,
-                        "message_pk": rec.pk,
-                        "step_index": rec.state.step_index,
-                        "delivered": False,
-                    }
-                    for ref in t.accepted.refs
-                ],
+        if t.accepted is not None:
+            refs.extend(
+                {
+                    "channel": acted.channel.value,
+                    "ref": ref,
+                    "message_pk": rec.pk,
+                    "step_index": rec.state.step_index,
+                    "delivered": False,
+                }
+                for ref in t.accepted.refs
             )
-        for report in t.reports:
-            await self._insert_report(conn, pk=rec.pk, owner=rec, report=report, now=t.now)
-        return True
+        rows.extend(_report_row(pk=rec.pk, owner=rec, report=report, now=t.now) for report in t.reports)
 
-    async def _upsert_attempt(self, conn: AsyncConnection, t: Transition) -> None:
+    @staticmethod
+    def _attempt_row(t: Transition) -> dict[str, Any]:
         rec, ended, now_ms = t.record, t.decision.step_ended, to_ms(t.now)
         step = rec.plan[rec.state.step_index]
-        row = {
+        return {
             "message_pk": rec.pk,
             "step_index": rec.state.step_index,
             "channel": step.channel.value,
@@ -282,12 +375,6 @@ class SqlMessageStore:
             "error_id": (ended.error if ended is not None else t.error).id,
             "message_count": t.accepted.message_count if t.accepted is not None else 0,
         }
-        ins = (pg_insert if self._pg else sqlite_insert)(attempts).values(**row)
-        upd: dict[str, Any] = {
-            k: ins.excluded[k] for k in ("tries", "status_id", "error_id", "message_count", "done_at")
-        }
-        upd["sent_at"] = func.coalesce(attempts.c.sent_at, ins.excluded.sent_at)
-        await conn.execute(ins.on_conflict_do_update(index_elements=["message_pk", "step_index"], set_=upd))
 
     async def _insert_report(
         self,
@@ -298,23 +385,7 @@ class SqlMessageStore:
         report: NewReport,
         now: datetime,
     ) -> None:
-        await conn.execute(
-            insert(reports).values(
-                account_id=owner.account_id,
-                message_pk=pk,
-                api=owner.api.value,
-                kind=report.kind,
-                state=report.state.value,
-                body=codec.encode(report.body),
-                bulk_id=owner.bulk_id,
-                message_id=owner.message_id,
-                channel=report.channel,
-                notify_url=owner.notify_url,
-                created_at=to_ms(now),
-                next_push_at=_ms(report.next_push_at),
-                push_tries=0,
-            )
-        )
+        await conn.execute(insert(reports).values(**_report_row(pk=pk, owner=owner, report=report, now=now)))
 
     # -- receipts -------------------------------------------------------------------------
 

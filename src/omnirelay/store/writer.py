@@ -5,6 +5,11 @@ writer takes every unit waiting, runs them in order inside one transaction, comm
 releases every caller: durability at the cost of one fsync per batch, not per request. It is
 also the single writer SQLite wants.
 
+Work of the same kind can also be merged: `run_batched(fn, item)` queues one caller's `item`, and
+adjacent items for the same `fn` are applied by one call, `fn(conn, items) -> results` (one
+executemany instead of one statement per caller: the statements, not the fsync, are what a
+batch spends its time on). Units keep their order.
+
 If a batch fails (one bad unit, a constraint violation), the writer re-runs its units one per
 transaction so that only the faulty unit fails. If the database itself is unreachable, every
 caller gets `StorageUnavailable` and nothing is reported as accepted.
@@ -27,7 +32,21 @@ from omnirelay.store.engine import reachable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
 Unit = Callable[[AsyncConnection], Awaitable[Any]]
+BatchFn = Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
+
+
+class _Entry:
+    """One caller's work: a `unit`, or an `item` for a batch function `fn`."""
+
+    __slots__ = ("fn", "fut", "item", "unit")
+
+    def __init__(self, unit: Unit | None, fn: BatchFn | None, item: Any, fut: asyncio.Future[Any]) -> None:
+        self.unit = unit
+        self.fn = fn
+        self.item = item
+        self.fut = fut
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -40,7 +59,7 @@ class Writer:
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 5000) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Unit, asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -54,7 +73,7 @@ class Writer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         while not self._queue.empty():
-            _, fut = self._queue.get_nowait()
+            fut = self._queue.get_nowait().fut
             if not fut.done():
                 fut.set_exception(StorageUnavailable("shutting down"))
 
@@ -62,7 +81,17 @@ class Writer:
         if self._task is None:
             raise StorageUnavailable("writer not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((unit, fut))
+        self._queue.put_nowait(_Entry(unit, None, None, fut))
+        return await fut
+
+    async def run_batched(
+        self, fn: Callable[[AsyncConnection, list[ItemT]], Awaitable[list[T]]], item: ItemT
+    ) -> T:
+        """Apply `fn` to `item`, together with the adjacent queued items for the same `fn`."""
+        if self._task is None:
+            raise StorageUnavailable("writer not running")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Entry(None, fn, item, fut))
         return await fut
 
     async def _run(self) -> None:
@@ -71,13 +100,13 @@ class Writer:
             batch = [first]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            batch = [(u, f) for u, f in batch if not f.cancelled()]
+            batch = [e for e in batch if not e.fut.cancelled()]
             if batch:
                 await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[_Entry]) -> None:
         try:
-            results = await self._transaction([u for u, _ in batch])
+            results = await self._transaction(batch)
         except Exception as exc:  # noqa: BLE001 - every caller must get an answer
             if not _is_unavailable(exc) and isinstance(exc, DBAPIError) and not await reachable(self._engine):
                 exc = StorageUnavailable(f"database unreachable: {type(exc.orig).__name__}")
@@ -87,29 +116,46 @@ class Writer:
             log.warning("batch of %d failed (%s); retrying its units one by one", len(batch), exc)
             for item in batch:
                 try:
-                    (result,) = await self._transaction([item[0]])
+                    (result,) = await self._transaction([item])
                 except Exception as one_exc:  # noqa: BLE001 - isolates the faulty unit
                     self._fail([item], one_exc)
                 else:
-                    if not item[1].done():
-                        item[1].set_result(result)
+                    if not item.fut.done():
+                        item.fut.set_result(result)
             return
-        for (_, fut), result in zip(batch, results, strict=True):
-            if not fut.done():
-                fut.set_result(result)
+        for entry, result in zip(batch, results, strict=True):
+            if not entry.fut.done():
+                entry.fut.set_result(result)
 
-    async def _transaction(self, units: list[Unit]) -> list[Any]:
+    async def _transaction(self, entries: list[_Entry]) -> list[Any]:
+        results: list[Any] = []
         async with self._engine.begin() as conn:
-            return [await unit(conn) for unit in units]
+            i = 0
+            while i < len(entries):
+                entry = entries[i]
+                if entry.unit is not None:
+                    results.append(await entry.unit(conn))
+                    i += 1
+                    continue
+                j = i + 1
+                while j < len(entries) and entries[j].unit is None and entries[j].fn == entry.fn:
+                    j += 1
+                assert entry.fn is not None
+                out = await entry.fn(conn, [e.item for e in entries[i:j]])
+                if len(out) != j - i:
+                    raise RuntimeError(f"batch function returned {len(out)} results for {j - i} items")
+                results.extend(out)
+                i = j
+        return results
 
     @staticmethod
-    def _fail(batch: list[tuple[Unit, asyncio.Future[Any]]], exc: Exception) -> None:
+    def _fail(batch: list[_Entry], exc: Exception) -> None:
         if _is_unavailable(exc):
             log.error("storage unavailable: %s", exc)
             err: Exception = StorageUnavailable()
             err.__cause__ = exc
         else:
             err = exc
-        for _, fut in batch:
-            if not fut.done():
-                fut.set_exception(err)
+        for entry in batch:
+            if not entry.fut.done():
+                entry.fut.set_exception(err)

@@ -23,11 +23,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 import msgspec
+
+from omnirelay.domain.errors import ValidationFailed
+from omnirelay.domain.messenger_events import (
+    Attachment,
+    DeliveryEvent,
+    EchoEvent,
+    MessageEvent,
+    OptinEvent,
+    PostbackEvent,
+    ReadEvent,
+    ReferralEvent,
+    WebhookEvent,
+)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _SIGNATURE_PREFIX = "sha256="
@@ -63,104 +74,25 @@ class WebhookPayloadError(ValueError):
         super().__init__(problem)
 
 
-# --- public events ------------------------------------------------------------------------------
+# --- public events: the domain's (re-exported here for callers of this module) ----------------
 
-
-class Attachment(NamedTuple):
-    type: str  # image, audio, video, file, fallback, reel, sticker, …
-    url: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageEvent:
-    """A person wrote to the Page (`messages`)."""
-
-    page_id: str
-    psid: str
-    mid: str
-    text: str | None
-    attachments: tuple[Attachment, ...]
-    timestamp: datetime
-    dedupe_key: str
-    quick_reply_payload: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EchoEvent:
-    """A copy of what the Page sent (`message_echoes`); `metadata` is our message id."""
-
-    page_id: str
-    psid: str  # the recipient
-    mid: str
-    metadata: str | None
-    timestamp: datetime
-    dedupe_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryEvent:
-    """Messages were delivered (`message_deliveries`): the `mids`, and everything up to `watermark`."""
-
-    page_id: str
-    psid: str
-    mids: tuple[str, ...]
-    watermark: datetime
-    dedupe_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReadEvent:
-    """Everything sent up to `watermark` was read (`message_reads`)."""
-
-    page_id: str
-    psid: str
-    watermark: datetime
-    dedupe_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class PostbackEvent:
-    """A postback button, Get Started or persistent menu was tapped (`messaging_postbacks`)."""
-
-    page_id: str
-    psid: str
-    mid: str | None
-    title: str | None
-    payload: str | None
-    referral_ref: str | None
-    timestamp: datetime
-    dedupe_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class OptinEvent:
-    """An opt-in (`messaging_optins`); the checkbox plugin gives a `user_ref` and no PSID."""
-
-    page_id: str
-    psid: str | None
-    user_ref: str | None
-    ref: str | None
-    timestamp: datetime
-    dedupe_key: str
-    optin_type: str | None = None
-    notification_messages_token: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReferralEvent:
-    """A person with a thread came back through an m.me link, ad, QR code (`messaging_referrals`)."""
-
-    page_id: str
-    psid: str
-    ref: str | None
-    source: str | None
-    timestamp: datetime
-    dedupe_key: str
-
-
-WebhookEvent = (
-    MessageEvent | EchoEvent | DeliveryEvent | ReadEvent | PostbackEvent | OptinEvent | ReferralEvent
-)
+__all__ = [
+    "SIGNATURE_HEADER",
+    "Attachment",
+    "DeliveryEvent",
+    "EchoEvent",
+    "MessageEvent",
+    "MetaWebhookCodec",
+    "OptinEvent",
+    "PostbackEvent",
+    "ReadEvent",
+    "ReferralEvent",
+    "WebhookEvent",
+    "WebhookPayloadError",
+    "parse_events",
+    "verify_challenge",
+    "verify_signature",
+]
 
 
 # --- Meta's JSON --------------------------------------------------------------------------------
@@ -357,3 +289,20 @@ def _event(entry: _Entry, item: _Messaging, raw: msgspec.Raw) -> WebhookEvent | 
             _digest(page_id, raw),
         )
     return None
+
+
+class MetaWebhookCodec:
+    """The `MessengerWebhookCodec` port: Meta's signature, verification challenge and JSON."""
+
+    def verify_signature(self, app_secret: str, raw_body: bytes, header: str | None) -> bool:
+        return verify_signature(app_secret, raw_body, header)
+
+    def verify_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None:
+        return verify_challenge(params, verify_token)
+
+    def parse(self, raw_body: bytes) -> tuple[WebhookEvent, ...]:
+        """The events of a body; a body that is not Meta-shaped is a `ValidationFailed` (400)."""
+        try:
+            return parse_events(raw_body)
+        except WebhookPayloadError as exc:
+            raise ValidationFailed(field="body", problem=exc.problem) from exc

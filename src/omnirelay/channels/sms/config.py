@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from omnirelay.domain.connectors import SmppConnector, SmsRoute
+
 MAX_SYSTEM_ID = 15
 MAX_PASSWORD = 8
 MAX_SYSTEM_TYPE = 12
@@ -51,9 +53,25 @@ class SmppConnectorConfig:
             raise ValueError(f"connector {self.name}: system_type is at most {MAX_SYSTEM_TYPE} characters")
 
 
-@dataclass(frozen=True, slots=True)
-class SmsRoute:
-    """Destinations starting with `prefix` (E.164 digits, no '+') go to `connector`."""
+def connector_config(connector: SmppConnector) -> SmppConnectorConfig:
+    """The session settings for a connector as the operator stored it."""
+    return SmppConnectorConfig(
+        name=connector.name,
+        host=connector.host,
+        port=connector.port,
+        system_id=connector.system_id,
+        password=connector.password,
+        system_type=connector.system_type,
+        tls=connector.tls,
+        throughput_per_s=connector.throughput_per_s,
+        window=connector.window,
+        enquire_link_s=connector.enquire_link_s,
+        response_timeout_s=connector.response_timeout_s,
+        reconnect_min_s=connector.reconnect_min_s,
+        reconnect_max_s=connector.reconnect_max_s,
+        dest_addr_ton=connector.dest_addr_ton,
+        dest_addr_npi=connector.dest_addr_npi,
+    )
 
-    prefix: str
-    connector: str
+
+__all__ = ["SmppConnectorConfig", "SmsRoute", "connector_config"]

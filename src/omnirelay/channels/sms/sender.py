@@ -116,6 +116,15 @@ def submit_error(response: SubmitResponse, connector: str) -> ChannelUnavailable
     )
 
 
+def _check_configuration(connectors: Sequence[SmppConnectorConfig], routes: Sequence[SmsRoute]) -> None:
+    names = [c.name for c in connectors]
+    if len(set(names)) != len(names):
+        raise ValueError(f"connector names must be unique: {names}")
+    unknown = {r.connector for r in routes} - set(names)
+    if unknown:
+        raise ValueError(f"routes name unknown connectors: {sorted(unknown)}")
+
+
 class SmppSender:
     """Sends SMS through SMPP connectors; receipts go to `receipts` as they arrive."""
 
@@ -130,24 +139,52 @@ class SmppSender:
         *,
         rng: random.Random | None = None,
     ) -> None:
-        names = [c.name for c in connectors]
-        if len(set(names)) != len(names):
-            raise ValueError(f"connector names must be unique: {names}")
-        unknown = {r.connector for r in routes} - set(names)
-        if unknown:
-            raise ValueError(f"routes name unknown connectors: {sorted(unknown)}")
+        _check_configuration(connectors, routes)
         self._clock = clock
+        self._receipts = receipts
         self._rng = rng or random.Random()  # noqa: S311 - concatenation refs and jitter
         self._sessions = {
             c.name: SmppSession(c, receipts=receipts, clock=clock, rng=self._rng) for c in connectors
         }
         self._routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
         self._ref = self._rng.randrange(256)
+        self._started = False
 
     async def start(self) -> None:
         """Start connecting and binding every connector in the background (returns at once)."""
+        self._started = True
         for session in self._sessions.values():
             session.start()
+
+    async def reconfigure(
+        self, connectors: Sequence[SmppConnectorConfig], routes: Sequence[SmsRoute]
+    ) -> None:
+        """Apply a new configuration without a restart.
+
+        Unchanged connectors keep their bind. New ones start binding; a changed one gets a new
+        session and its old bind is closed once new sends go to the new one (a submit still in
+        flight on the old bind that loses its answer raises `ChannelUnavailable` and is retried);
+        removed ones are closed. Routes are swapped at once.
+        """
+        _check_configuration(connectors, routes)
+        old = self._sessions
+        sessions: dict[str, SmppSession] = {}
+        fresh: list[SmppSession] = []
+        for config in connectors:
+            current = old.get(config.name)
+            if current is not None and current.config == config:
+                sessions[config.name] = current
+            else:
+                session = SmppSession(config, receipts=self._receipts, clock=self._clock, rng=self._rng)
+                sessions[config.name] = session
+                fresh.append(session)
+        retired = [s for name, s in old.items() if sessions.get(name) is not s]
+        self._sessions = sessions
+        self._routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
+        if self._started:
+            for session in fresh:
+                session.start()
+        await asyncio.gather(*(s.close() for s in retired))
 
     async def wait_bound(self, timeout_s: float) -> bool:
         """True when every connector is bound within `timeout_s`."""
