@@ -37,6 +37,7 @@ from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.dispatcher import Dispatcher
+from omnirelay.services.echoes import EchoReconciler
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.forwarding import Forwarder, ForwardPolicy
 from omnirelay.services.housekeeping import Janitor
@@ -131,7 +132,7 @@ class Gateway:
             self.senders,
             self.clock,
             owner=owner,
-            policy=RetryPolicy(),
+            policy=RetryPolicy(base_s=s.retry_base_s),
             lease_s=s.lease_s,
             batch=s.dispatch_batch,
             concurrency=s.dispatch_concurrency,
@@ -175,6 +176,7 @@ class Gateway:
             self.receipts,
             self.clock,
             on_forward=self.forwarder.wake,
+            on_echo=EchoReconciler(self.messages, self.clock, prices=self.prices).echo,
         )
         if s.sandbox:
             await self.provision_sandbox()
@@ -279,6 +281,7 @@ class Gateway:
             base_url=graph.base_url,
             api_version=self.settings.graph_api_version,
             clock=self.clock,
+            timeout_s=self.settings.graph_timeout_s,
         )
         connector = SmppConnectorConfig(
             name="sandbox",
@@ -300,6 +303,7 @@ class Gateway:
             base_url=self.settings.graph_base_url,
             api_version=self.settings.graph_api_version,
             clock=self.clock,
+            timeout_s=self.settings.graph_timeout_s,
         )
         assert self.connectors is not None
         await self.connectors.reload()  # starts the SMS sender with the stored connectors and routes

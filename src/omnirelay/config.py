@@ -52,6 +52,8 @@ class Settings(BaseSettings):
 
     graph_base_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v25.0"
+    graph_timeout_s: float = 10.0
+    retry_base_s: float = Field(default=1.0, description="first retry of a transient failure; doubles")
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -576,6 +576,9 @@ class GraphSimulator:
     # --- the Send API ---------------------------------------------------------------------------
 
     async def _send(self, request: Request) -> Response:
+        # The request is taken in full first: in slow mode Meta has the message and only the
+        # answer is late, so a client that gives up waiting does not un-send it.
+        raw = await request.body()
         if self._slow_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._slow_s)
@@ -583,7 +586,6 @@ class GraphSimulator:
             text = "Service temporarily unavailable"
             self.requests.append(SendRecord(None, None, None, self._fail_status, text))
             return PlainTextResponse(text, status_code=self._fail_status)
-        raw = await request.body()
         body: dict[str, Any] | None = None
         page: SimulatedPage | None = None
         try:

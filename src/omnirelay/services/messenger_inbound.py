@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,6 +108,7 @@ class MessengerInbound:
         clock: Clock,
         *,
         on_forward: Callable[[], None] = lambda: None,
+        on_echo: Callable[[int, str, str], Awaitable[object]] | None = None,
         watermark_slack_s: float = 2.0,
     ) -> None:
         self._directory = directory
@@ -116,6 +117,7 @@ class MessengerInbound:
         self._receipts = receipts
         self._clock = clock
         self._on_forward = on_forward
+        self._on_echo = on_echo  # (account id, message id, mid): reconciles sends whose answer was lost
         # Our attempt's sent_at is taken after Graph answered, so it is later than Meta's own
         # timestamp of the same message by up to a round trip: allow for that.
         self._slack = timedelta(seconds=watermark_slack_s)
@@ -182,6 +184,8 @@ class MessengerInbound:
             return False
         if isinstance(event, EchoEvent):
             self._echo(app, event)
+            if event.metadata and self._on_echo is not None:
+                await self._on_echo(app.account_id, event.metadata, event.mid)
         return False
 
     @staticmethod
@@ -261,8 +265,7 @@ class MessengerInbound:
 
     @staticmethod
     def _echo(app: MessengerApplication, event: EchoEvent) -> None:
-        # Reconciling a send whose Graph response was lost is not done here (see
-        # docs/decisions/messenger-inbound.md): the echo only tells us Meta took it.
+        # Reconciling a send whose Graph response was lost is `on_echo`'s job (services/echoes.py).
         if event.metadata:
             log.info(
                 "Messenger echo: application %s sent %s",

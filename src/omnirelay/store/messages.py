@@ -524,6 +524,17 @@ class SqlMessageStore:
 
     # -- reports --------------------------------------------------------------------------
 
+    async def record_by_message_id(self, account_id: int, message_id: str) -> MessageRecord | None:
+        async with reading(self._engine) as conn:
+            row = (
+                await conn.execute(
+                    select(*_RECORD_COLUMNS).where(
+                        messages.c.account_id == account_id, messages.c.message_id == message_id
+                    )
+                )
+            ).first()
+        return _record(row) if row is not None else None
+
     async def take_reports(self, account_id: int, api: Api, flt: ReportFilter) -> list[bytes]:
         conds = [
             reports.c.account_id == account_id,
