@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
-from bench.harness import HEADERS, Database, Figure, database, log, percentile, server, wrk
+from bench.harness import (
+    HEADERS,
+    LOAD_CPU,
+    ROOT,
+    SERVER_CPU,
+    Database,
+    Figure,
+    database,
+    free_port,
+    log,
+    page_scenario_key,
+    percentile,
+    server,
+    wrk,
+)
 from omnirelay import sandbox_data as sandbox
 
 SINGLE = json.dumps(
@@ -147,16 +169,23 @@ async def paced_send(base: str, bodies: list[bytes], interval_s: float) -> None:
 
 
 def e2e(
-    backends: list[str], runs: int, n: int, rate: float, batch: int = 100, tag: str = "e2e"
+    backends: list[str], runs: int, n: int, rate: float, batch: int = 100, tag: str = "e2e", pages: int = 0
 ) -> dict[str, E2eFigures]:
+    """`pages` > 0: the requests go round-robin to that many Pages' scenarios (`--pages`), else all
+    through the sandbox's default scenario and its one Page."""
     out: dict[str, E2eFigures] = {}
     for backend in backends:
         figs = out[backend] = E2eFigures()
-        with database(backend) as db, server(db, pin=None, ready=True) as srv:
+        with database(backend) as db, server(db, pin=None, ready=True, pages=pages) as srv:
             for run in range(runs):
                 prefix = f"{tag}{run}-"
                 bodies = [
-                    omni_body(run * n + k, min(batch, n - k), bulk_id=f"{prefix}{k}")
+                    omni_body(
+                        run * n + k,
+                        min(batch, n - k),
+                        bulk_id=f"{prefix}{k}",
+                        **({"scenarioKey": page_scenario_key(k // batch % pages)} if pages else {}),
+                    )
                     for k in range(0, n, batch)
                 ]
                 asyncio.run(paced_send(srv.base, bodies, batch / rate))
@@ -279,4 +308,64 @@ def backlog(total: int, per_request: int = 10_000, marks: int = 4) -> list[tuple
                 time.sleep(2)
                 out.append((queued, srv.rss_mib(), took))
                 log(f"backlog: {queued:,} queued, RSS {out[-1][1]:.0f} MiB (last request {took:.2f} s)")
+    return out
+
+
+# -- 6. SMPP: submit_sm per second per bind ---------------------------------------------------
+
+
+@dataclass
+class SmppFigures:
+    rate: Figure = field(default_factory=Figure)
+    receipts_rate: Figure = field(default_factory=Figure)
+    p50: Figure = field(default_factory=Figure)
+    p99: Figure = field(default_factory=Figure)
+
+
+def smpp(runs: int, seconds: float, windows: tuple[int, ...] = (10, 50)) -> dict[int, SmppFigures]:
+    """`bench.smpp` (the `SmppSender` alone, pinned to CPU 0) against `omnirelay sandbox smsc` in its
+    own process (pinned to CPU 1), one bind, for each window size."""
+    out: dict[int, SmppFigures] = {}
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="omnirelay-bench-"))
+    cli = str(Path(sys.executable).parent / "omnirelay")
+    with (log_dir / "smsc.log").open("wb") as smsc_log:
+        smsc = subprocess.Popen(
+            ["taskset", "-c", LOAD_CPU, cli, "sandbox", "smsc", "--port", str(port)],
+            cwd=ROOT,
+            stdout=smsc_log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if smsc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"SMSC simulator not up: {(log_dir / 'smsc.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        for window in windows:
+            figs = out[window] = SmppFigures()
+            for run in range(runs):
+                cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "bench.smpp"]
+                cmd += ["--port", str(port), "--window", str(window), "--seconds", f"{seconds:g}"]
+                res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=120)
+                line = next(x for x in res.stdout.splitlines() if x.startswith("SMPPJSON "))
+                r = json.loads(line.removeprefix("SMPPJSON "))
+                figs.rate.add(r["rate"])
+                figs.receipts_rate.add(r["receipts_rate"])
+                figs.p50.add(r["p50_ms"])
+                figs.p99.add(r["p99_ms"])
+                log(
+                    f"smpp window {window} run {run + 1}: {r['rate']:,.0f} submit_sm/s, "
+                    f"{r['receipts_rate']:,.0f} receipts/s, p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms"
+                )
+    finally:
+        smsc.send_signal(signal.SIGINT)
+        try:
+            smsc.wait(30)
+        except subprocess.TimeoutExpired:
+            smsc.kill()
+            smsc.wait()
+        shutil.rmtree(log_dir, ignore_errors=True)
     return out

@@ -175,6 +175,11 @@ def database(kind: str) -> Iterator[Database]:
 # -- servers ----------------------------------------------------------------------------------
 
 
+def page_scenario_key(i: int) -> str:
+    """The scenario `bench.server --pages` creates for its i-th extra Page."""
+    return f"BENCHPAGE{i:03d}"
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen[bytes]
@@ -200,6 +205,7 @@ def server(
     pin: str | None = SERVER_CPU,
     ready: bool = False,
     log_level: str | None = None,
+    pages: int = 0,
 ) -> Iterator[Server]:
     """Start the server under test (`db` None: the ceiling) and stop it afterwards."""
     port = free_port()
@@ -213,6 +219,8 @@ def server(
         cmd += ["--data-dir", str(db.data_dir), "--setup", setup]
         if log_level:
             cmd += ["--log-level", log_level]
+        if pages:
+            cmd += ["--pages", str(pages)]
         if db.url:
             env["OMNIRELAY_DATABASE_URL"] = db.url
         log_dir = db.data_dir

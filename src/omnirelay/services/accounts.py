@@ -7,6 +7,7 @@ briefly, keyed by a digest of the presented credentials (never by the credential
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -58,6 +59,7 @@ class Authenticator:
         self._cache_s = cache_s
         self._idle_ms = int(session_idle_s * 1000)
         self._cache: dict[str, tuple[float, int]] = {}
+        self._pending: dict[str, asyncio.Future[int]] = {}
 
     async def authenticate(self, header: str | None) -> int:
         """The account id for an Authorization header, or `Unauthorized`."""
@@ -68,6 +70,23 @@ class Authenticator:
         now_mono = time.monotonic()
         if hit is not None and hit[0] > now_mono:
             return hit[1]
+        # One verification per credentials at a time: concurrent requests with the same header (64
+        # connections starting together) wait for it instead of each paying the slow hash.
+        task = self._pending.get(key)
+        if task is None:
+            task = self._pending[key] = asyncio.ensure_future(self._verify(header, key))
+            task.add_done_callback(lambda t: self._verified(key, t))
+        try:
+            return await asyncio.shield(task)
+        except Unauthorized:
+            raise Unauthorized() from None  # each caller its own exception, not one shared instance
+
+    def _verified(self, key: str, task: asyncio.Future[int]) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: also when every waiter has gone
+
+    async def _verify(self, header: str, key: str) -> int:
         scheme, _, credentials = header.strip().partition(" ")
         check: Callable[[str], Awaitable[int | None]] | None = {
             "basic": self._basic,
@@ -81,7 +100,7 @@ class Authenticator:
             self._cache.clear()
         # Sessions are re-checked more often so that logout and idle expiry take effect quickly.
         ttl = self._cache_s if scheme.lower() != "ibsso" else min(self._cache_s, 5.0)
-        self._cache[key] = (now_mono + ttl, account_id)
+        self._cache[key] = (time.monotonic() + ttl, account_id)
         return account_id
 
     async def _basic(self, credentials: str) -> int | None:

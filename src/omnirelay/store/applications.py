@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.times import to_ms
@@ -20,6 +20,18 @@ from omnirelay.store.tables import applications, messenger_users, webhook_events
 from omnirelay.store.writer import Writer
 
 _CACHE_S = 5.0
+
+# Built once: every Messenger send by phone number looks its number up (mostly distinct numbers, so
+# mostly cache misses), and building the statement cost more than running it.
+_BY_PHONE = (
+    select(messenger_users)
+    .where(
+        messenger_users.c.application_key == bindparam("b_app"),
+        messenger_users.c.phone_number == bindparam("b_phone"),
+    )
+    .order_by(messenger_users.c.created_at)
+    .limit(1)
+)
 
 
 def _app(row: Row[Any]) -> MessengerApplication:
@@ -98,17 +110,7 @@ class SqlApplicationStore:
         if hit:
             return value  # type: ignore[no-any-return]
         async with reading(self._engine) as conn:
-            row = (
-                await conn.execute(
-                    select(messenger_users)
-                    .where(
-                        messenger_users.c.application_key == application_key,
-                        messenger_users.c.phone_number == phone_number,
-                    )
-                    .order_by(messenger_users.c.created_at)
-                    .limit(1)
-                )
-            ).first()
+            row = (await conn.execute(_BY_PHONE, {"b_app": application_key, "b_phone": phone_number})).first()
         return self._remember(("phone", application_key, phone_number), _user(row) if row else None)  # type: ignore[no-any-return]
 
     # -- management -------------------------------------------------------------------------

@@ -1,7 +1,16 @@
-"""Scenarios, with the one-default-per-account rule kept in the same transaction as the write."""
+"""Scenarios, with the one-default-per-account rule kept in the same transaction as the write.
+
+Lookups on the send path (`get`, `default`) are cached for a few seconds, like applications: every
+OMNI send resolves a scenario, and scenarios change rarely. The cache is dropped on every write made
+through this store, and a read that overlapped a write is not remembered (a generation counter), so
+on this node a send never sees a scenario older than the last write. Another node's write is seen
+within `_CACHE_S`.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +26,7 @@ from omnirelay.store.tables import scenarios
 from omnirelay.store.writer import Writer
 
 _flow = msgspec.json.Decoder(list[tuple[str, str]])
+_CACHE_S = 5.0
 
 
 def _scenario(row: Any) -> Scenario:
@@ -32,6 +42,29 @@ class SqlScenarioStore:
     def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
         self._engine = engine
         self._writer = writer
+        self._cache: dict[tuple[int, str | None], tuple[float, Scenario | None]] = {}
+        self._generation = 0  # bumped by every write: a read that overlapped one is not cached
+
+    def _cached(self, key: tuple[int, str | None]) -> tuple[bool, Scenario | None]:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def _remember(self, key: tuple[int, str | None], value: Scenario | None, generation: int) -> None:
+        if generation != self._generation:
+            return
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + _CACHE_S, value)
+
+    async def _write(self, unit: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+        self._generation += 1
+        try:
+            return await self._writer.run(unit)
+        finally:
+            self._generation += 1
+            self._cache.clear()
 
     async def create(self, account_id: int, scenario: Scenario, now: datetime) -> Scenario:
         async def unit(conn: AsyncConnection) -> Scenario:
@@ -53,7 +86,7 @@ class SqlScenarioStore:
             )
             return Scenario(scenario.key, scenario.name, scenario.flow, is_default)
 
-        result: Scenario = await self._writer.run(unit)
+        result: Scenario = await self._write(unit)
         return result
 
     async def update(self, account_id: int, scenario: Scenario) -> bool:
@@ -67,7 +100,7 @@ class SqlScenarioStore:
             )
             return bool(res.rowcount)
 
-        return bool(await self._writer.run(unit))
+        return bool(await self._write(unit))
 
     async def delete(self, account_id: int, key: str) -> bool:
         async def unit(conn: AsyncConnection) -> bool:
@@ -76,7 +109,7 @@ class SqlScenarioStore:
             )
             return bool(res.rowcount)
 
-        return bool(await self._writer.run(unit))
+        return bool(await self._write(unit))
 
     @staticmethod
     async def _clear_default(conn: AsyncConnection, account_id: int) -> None:
@@ -87,15 +120,25 @@ class SqlScenarioStore:
         )
 
     async def get(self, account_id: int, key: str) -> Scenario | None:
+        hit, value = self._cached((account_id, key))
+        if hit:
+            return value
+        generation = self._generation
         async with reading(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(scenarios).where(scenarios.c.key == key, scenarios.c.account_id == account_id)
                 )
             ).first()
-        return _scenario(row) if row is not None else None
+        found = _scenario(row) if row is not None else None
+        self._remember((account_id, key), found, generation)
+        return found
 
     async def default(self, account_id: int) -> Scenario | None:
+        hit, value = self._cached((account_id, None))
+        if hit:
+            return value
+        generation = self._generation
         async with reading(self._engine) as conn:
             row = (
                 await conn.execute(
@@ -104,7 +147,9 @@ class SqlScenarioStore:
                     )
                 )
             ).first()
-        return _scenario(row) if row is not None else None
+        found = _scenario(row) if row is not None else None
+        self._remember((account_id, None), found, generation)
+        return found
 
     async def list(self, account_id: int, is_default: bool | None, page: int, limit: int) -> list[Scenario]:
         stmt = select(scenarios).where(scenarios.c.account_id == account_id)

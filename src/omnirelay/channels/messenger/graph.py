@@ -24,6 +24,7 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -168,6 +169,7 @@ class GraphSender:
         timeout_s: float = 10,
         pause_s: float = 60,
         rate_limit_backoff_s: float = 10,
+        max_in_flight: int = 64,
     ) -> None:
         self.channel = Channel.FACEBOOK
         self._client = client
@@ -179,6 +181,11 @@ class GraphSender:
         self._pause_s = pause_s
         self._rate_limit_backoff_s = rate_limit_backoff_s
         self._gates = PageGates(text_rate_per_s=text_rate_per_s, media_rate_per_s=media_rate_per_s)
+        # At most this many calls at once: the rest wait here, not in httpcore's pool, whose every
+        # request scans all its connections and queued requests (quadratic under a 1,000-send burst).
+        # Give the client at least as many connections (bootstrap does).
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._targets: dict[tuple[str, str, str], tuple[str, dict[str, str]]] = {}
 
     async def send(self, outbound: Outbound) -> Accepted:
         content = outbound.content
@@ -222,19 +229,26 @@ class GraphSender:
             return {"id": user.psid}
         return {"phone_number": f"+{digits}"}  # Messenger customer matching
 
+    def _target(self, app: MessengerApplication) -> tuple[str, dict[str, str]]:
+        """The URL (with `appsecret_proof`) and headers of a Page's sends, built once per credentials."""
+        key = (app.page_id, app.page_access_token, app.app_secret)
+        found = self._targets.get(key)
+        if found is None:
+            if len(self._targets) > 10_000:
+                self._targets.clear()
+            proof = appsecret_proof(app.page_access_token, app.app_secret)
+            url = f"{self._base_url}/{self._api_version}/{app.page_id}/messages?appsecret_proof={proof}"
+            headers = {"Authorization": f"Bearer {app.page_access_token}", "Content-Type": "application/json"}
+            found = self._targets[key] = (url, headers)
+        return found
+
     async def _post(self, app: MessengerApplication, body: Json, message_id: str) -> httpx.Response:
-        url = f"{self._base_url}/{self._api_version}/{app.page_id}/messages"
+        url, headers = self._target(app)
         try:
-            return await self._client.post(
-                url,
-                params={"appsecret_proof": appsecret_proof(app.page_access_token, app.app_secret)},
-                headers={
-                    "Authorization": f"Bearer {app.page_access_token}",
-                    "Content-Type": "application/json",
-                },
-                content=msgspec.json.encode(body),
-                timeout=self._timeout_s,
-            )
+            async with self._in_flight:
+                return await self._client.post(
+                    url, headers=headers, content=msgspec.json.encode(body), timeout=self._timeout_s
+                )
         except httpx.TimeoutException as exc:
             logger.warning("Graph send timed out: message_id=%s page_id=%s", message_id, app.page_id)
             raise ChannelUnavailable(
