@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -31,6 +30,7 @@ from omnirelay.domain.failover import RetryPolicy
 from omnirelay.domain.messages import Channel
 from omnirelay.http.app import create_app
 from omnirelay.http.context import Services
+from omnirelay.metrics import PrometheusMetrics
 from omnirelay.ports import ChannelSender, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
@@ -52,6 +52,7 @@ from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.services.scenarios import Scenarios
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
+from omnirelay.store.backlog import SqlBacklog
 from omnirelay.store.connectors import SqlConnectorStore
 from omnirelay.store.engine import make_engine, reachable
 from omnirelay.store.forwards import SqlForwardStore
@@ -97,6 +98,8 @@ class Gateway:
     forwarder: Forwarder | None = None
     graph_simulator: GraphSimulator | None = None
     smsc_simulator: SmscSimulator | None = None
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
+    backlog: SqlBacklog | None = None
 
     async def open_storage(self) -> None:
         s = self.settings
@@ -126,7 +129,8 @@ class Gateway:
         assert self.messages is not None and self.accounts is not None and self.applications is not None
         assert self.engine is not None and self.writer is not None
         owner = s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.receipts = ReceiptProcessor(self.messages, self.clock, prices=self.prices)
+        self.backlog = SqlBacklog(self.engine)
+        self.receipts = ReceiptProcessor(self.messages, self.clock, prices=self.prices, metrics=self.metrics)
         self.dispatcher = Dispatcher(
             self.messages,
             self.senders,
@@ -138,6 +142,7 @@ class Gateway:
             concurrency=s.dispatch_concurrency,
             idle_poll_s=s.idle_poll_s,
             prices=self.prices,
+            metrics=self.metrics,
         )
         scenarios = Scenarios(SqlScenarioStore(self.engine, self.writer), self.applications, self.clock)
         auth = Authenticator(
@@ -145,16 +150,18 @@ class Gateway:
         )
         self.services = Services(
             auth=auth,
-            facebook=FacebookSingle(self.messages, self.applications, self.clock, self.dispatcher.wake),
+            facebook=FacebookSingle(
+                self.messages, self.applications, self.clock, self.dispatcher.wake, self.metrics
+            ),
             scenarios=scenarios,
-            omni=OmniSend(self.messages, scenarios, self.clock, self.dispatcher.wake),
+            omni=OmniSend(self.messages, scenarios, self.clock, self.dispatcher.wake, self.metrics),
             store=self.messages,
             logs=SqlLogStore(self.engine),
             clock=self.clock,
             idempotency=SqlIdempotencyStore(self.writer),
             limiter=RateLimiter(s.rate_limit_per_s, s.rate_limit_burst) if s.rate_limit_per_s > 0 else None,
             ready=self.ready,
-            metrics=lambda: generate_latest(REGISTRY),
+            metrics=self.scrape,
             max_body_bytes=s.max_body_bytes,
             operator=OperatorGuard(s.operator_token.get_secret_value()),
             connectors=self.connectors,
@@ -200,6 +207,7 @@ class Gateway:
                 give_up_after_s=s.push_retry_period_h * 3600,
             ),
             idle_poll_s=s.idle_poll_s,
+            metrics=self.metrics,
         )
         self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
         retention = Retention(report_s=s.report_retention_h * 3600, log_s=s.log_retention_days * 86400)
@@ -334,6 +342,17 @@ class Gateway:
             checks.update({f"smpp:{name}": bound for name, bound in self.sms_sender.bound().items()})
         return checks
 
+    async def scrape(self) -> bytes:
+        """`/metrics`: the counters, and the gauges sampled now (no backlog gauges without storage)."""
+        backlog = None
+        if self.backlog is not None:
+            try:
+                backlog = await self.backlog.backlog(self.clock.now())
+            except StorageUnavailable:
+                log.warning("metrics: storage unavailable; backlog gauges left out")
+        self.metrics.observe(backlog, self.sms_sender.bound() if self.sms_sender is not None else {})
+        return self.metrics.render()
+
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
@@ -365,7 +384,7 @@ def build_app(settings: Settings) -> Starlette:
         finally:
             await gateway.stop()
 
-    return create_app(None, lifespan)
+    return create_app(None, lifespan, gateway.metrics.count_requests)
 
 
 __all__ = ["Gateway", "StorageUnavailable", "build_app"]

@@ -471,3 +471,74 @@ class Retention:
 
 class Housekeeping(Protocol):
     async def purge(self, now: datetime, retention: Retention) -> int: ...
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+class Metrics(Protocol):
+    """Counters the services move, for `/metrics` (implemented by `omnirelay.metrics`).
+
+    Labels are small closed sets: api FACEBOOK/OMNI, channel FACEBOOK/SMS, group a status group name.
+    """
+
+    def accepted(self, api: Api) -> None:
+        """A message was committed by a send API (one per messageId, rejected ones included)."""
+        ...
+
+    def final(self, channel: str, group: str) -> None:
+        """A message reached its final status (its final report was queued)."""
+        ...
+
+    def failover(self, channel: str) -> None:
+        """A step on `channel` failed and the message moved on to its next step."""
+        ...
+
+    def send_error(self, channel: str, kind: str) -> None:
+        """A channel refused a send: kind `unavailable` (retried) or `rejected` (permanent)."""
+        ...
+
+    def receipt(self, result: str) -> None:
+        """A receipt was `applied` to its message, or recorded as `late` (after a failover)."""
+        ...
+
+    def push(self, result: str) -> None:
+        """A report push to notifyUrl: `ok`, `failed` (will retry) or `given_up`."""
+        ...
+
+
+class NoMetrics:
+    """Counts nothing: the default where no `Metrics` is given (tests, tools)."""
+
+    def accepted(self, api: Api) -> None:
+        pass
+
+    def final(self, channel: str, group: str) -> None:
+        pass
+
+    def failover(self, channel: str) -> None:
+        pass
+
+    def send_error(self, channel: str, kind: str) -> None:
+        pass
+
+    def receipt(self, result: str) -> None:
+        pass
+
+    def push(self, result: str) -> None:
+        pass
+
+
+NO_METRICS: Metrics = NoMetrics()
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits, sampled when `/metrics` is scraped."""
+
+    due: int  # messages whose next action is due now (nobody has claimed them yet)
+    sending: int  # claimed by a dispatcher, send under way
+    scheduled: int  # first step or a retry due later
+    waiting_receipt: int  # sent; waiting for a receipt until the step's deadline
+    reports_pull: int  # reports queued for GET .../reports
+    reports_push: int  # reports waiting to be pushed to notifyUrl

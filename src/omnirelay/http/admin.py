@@ -106,7 +106,9 @@ class PriceIn(Struct, forbid_unknown_fields=True):
     country: str = ""
 
 
-class PriceOut(Struct):
+class ListedPriceOut(Struct):
+    """One entry of the price list (a report's price is `types.PriceOut`)."""
+
     channel: str
     country: str
     pricePerMessage: float
@@ -114,7 +116,7 @@ class PriceOut(Struct):
 
 
 class PricesOut(Struct):
-    prices: list[PriceOut]
+    prices: list[ListedPriceOut]
 
 
 # JSON field -> SmppConnector attribute
@@ -159,8 +161,8 @@ def route_out(r: SmsRoute) -> RouteOut:
     return RouteOut(r.prefix, r.connector)
 
 
-def price_out(p: Price) -> PriceOut:
-    return PriceOut(p.channel, p.country, p.price_per_message, p.currency)
+def price_out(p: Price) -> ListedPriceOut:
+    return ListedPriceOut(p.channel, p.country, p.price_per_message, p.currency)
 
 
 def operator(request: Request) -> Services:

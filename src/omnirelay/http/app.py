@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,23 +16,26 @@ from omnirelay.domain.errors import OmnirelayError
 from omnirelay.http import admin, errors, facebook, logs, messenger, omni, openapi
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
-from omnirelay.http.types import SessionIn, SessionOut
+from omnirelay.http.types import HealthOut, ReadyOut, SessionIn, SessionOut
 
 Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+# (route template, method) -> count(HTTP status); bound once per route, so an answer costs one call
+RequestCounter = Callable[[str, str], Callable[[int], None]]
 
 
 async def health(_request: Request) -> Response:
-    return json_response({"status": "ok"})
+    return json_response(HealthOut(status="ok"))
 
 
 async def ready(request: Request) -> Response:
     checks = await services(request).ready()
     ok = all(checks.values())
-    return json_response({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
+    return json_response(ReadyOut(status="ready" if ok else "not ready", checks=checks), 200 if ok else 503)
 
 
 async def metrics(request: Request) -> Response:
-    return Response(services(request).metrics(), media_type="text/plain; version=0.0.4")
+    return Response(await services(request).metrics(), media_type=openapi.METRICS_MEDIA)
 
 
 async def open_session(request: Request) -> Response:
@@ -45,15 +49,51 @@ async def close_session(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def openapi_json(_request: Request) -> Response:
-    return Response(openapi.document(), media_type="application/json")
+async def openapi_json(request: Request) -> Response:
+    doc: bytes | None = getattr(request.app.state, "openapi", None)
+    if doc is None:
+        doc = request.app.state.openapi = openapi.document(request.app.routes)
+    return Response(doc, media_type="application/json")
 
 
 async def docs(_request: Request) -> Response:
     return HTMLResponse(openapi.DOCS_HTML)
 
 
-def create_app(svc: Services | None, lifespan: Lifespan | None = None) -> Starlette:
+def counted(endpoint: Endpoint, count: Callable[[int], None]) -> Endpoint:
+    """The endpoint, counting its answers; errors count with the status their handler gives them."""
+
+    @functools.wraps(endpoint)
+    async def handler(request: Request) -> Response:
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            count(errors.status_of(exc))
+            raise
+        count(response.status_code)
+        return response
+
+    return handler
+
+
+def _method(route: Route) -> str:
+    return next((m for m in sorted(route.methods or ()) if m != "HEAD"), "GET")
+
+
+def counted_handler(
+    handler: Callable[[Request, Exception], Awaitable[Response]], count: Callable[[int], None]
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def counting(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        count(response.status_code)
+        return response
+
+    return counting
+
+
+def create_app(
+    svc: Services | None, lifespan: Lifespan | None = None, count_requests: RequestCounter | None = None
+) -> Starlette:
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
@@ -68,6 +108,18 @@ def create_app(svc: Services | None, lifespan: Lifespan | None = None) -> Starle
         *logs.routes(),
         *admin.routes(),
     ]
+    http_exception: Callable[[Request, Exception], Awaitable[Response]] = errors.handle_http_exception
+    if count_requests is not None:
+        routes = [
+            Route(
+                r.path,
+                counted(r.endpoint, count_requests(r.path, _method(r))),
+                methods=list(r.methods or ()),
+            )
+            for r in routes
+        ]
+        # 404 for unknown paths and 405 for wrong methods come from the router, not a route
+        http_exception = counted_handler(errors.handle_http_exception, count_requests("unmatched", "ANY"))
 
     @contextlib.asynccontextmanager
     async def no_lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -78,7 +130,7 @@ def create_app(svc: Services | None, lifespan: Lifespan | None = None) -> Starle
         lifespan=lifespan or no_lifespan,
         exception_handlers={
             OmnirelayError: errors.handle_omnirelay_error,
-            HTTPException: errors.handle_http_exception,
+            HTTPException: http_exception,
             Exception: errors.handle_unexpected,
         },
     )

@@ -33,7 +33,7 @@ class Services:
     store: MessageStore
     logs: LogStore
     ready: Callable[[], Awaitable[dict[str, bool]]]
-    metrics: Callable[[], bytes]
+    metrics: Callable[[], Awaitable[bytes]]  # the Prometheus exposition, gauges sampled now
     max_body_bytes: int = 1024 * 1024
     clock: Clock | None = None
     idempotency: IdempotencyStore | None = None

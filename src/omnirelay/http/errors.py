@@ -82,6 +82,17 @@ def error_response(exc: OmnirelayError) -> Response:
     return internal_error()
 
 
+def status_of(exc: Exception) -> int:
+    """The HTTP status the handlers answer `exc` with (for counting, without building the answer)."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, OmnirelayError):
+        for cls, status, _ in TABLE:
+            if isinstance(exc, cls):
+                return status
+    return 500
+
+
 def internal_error() -> Response:
     return Response(error_body("GENERAL_ERROR", "Something went wrong"), 500, media_type="application/json")
 

@@ -12,6 +12,15 @@ from omnirelay.domain.errors import ValidationFailed
 from omnirelay.domain.statuses import STATUSES, StatusGroup
 from omnirelay.domain.times import format_time, parse_time
 from omnirelay.http.context import account, int_param, json_response, services
+from omnirelay.http.types import (
+    AttemptOut,
+    ErrorOut,
+    LateDeliveryOut,
+    LogOut,
+    LogsOut,
+    PriceOut,
+    StatusOut,
+)
 from omnirelay.ports import Api, LogFilter, LogRow, PriceList
 from omnirelay.services.reports import destination_price, error_json, price_json, status_json
 
@@ -61,52 +70,48 @@ def log_filter(request: Request) -> LogFilter:
     )
 
 
-def render(row: LogRow, api: Api, prices: PriceList | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if row.bulk_id is not None:
-        out["bulkId"] = row.bulk_id
-    out["messageId"] = row.message_id
-    out["to"] = row.to
-    out["from"] = row.sender
-    if row.text is not None:
-        out["text"] = row.text
-    out["sentAt"] = format_time(row.sent_at or row.created_at)
-    if row.done_at is not None:
-        out["doneAt"] = format_time(row.done_at)
-    out["messageCount"] = row.message_count
-    out["price"] = price_json(row.message_count, destination_price(row.channel, row.to, row.status, prices))
-    out["status"] = status_json(row.status)
-    if api is Api.OMNI:
-        out["channel"] = row.channel
-    out["attempts"] = [
-        {
-            "channel": a.channel,
-            "to": a.to,
-            "status": status_json(a.status),
-            "error": error_json(a.error),
-            **({"sentAt": format_time(a.sent_at)} if a.sent_at else {}),
-            **({"doneAt": format_time(a.done_at)} if a.done_at else {}),
-            **(
-                {
-                    "lateDelivery": {
-                        "status": status_json(a.late_status),
-                        **({"doneAt": format_time(a.late_at)} if a.late_at else {}),
-                    }
-                }
-                if a.late_status is not None
-                else {}
-            ),
-        }
-        for a in row.attempts
-    ]
-    return out
+def render(row: LogRow, api: Api, prices: PriceList | None = None) -> LogOut:
+    return LogOut(
+        bulkId=row.bulk_id,
+        messageId=row.message_id,
+        to=row.to,
+        from_=row.sender,
+        text=row.text,
+        sentAt=format_time(row.sent_at or row.created_at),
+        doneAt=format_time(row.done_at) if row.done_at is not None else None,
+        messageCount=row.message_count,
+        price=PriceOut(
+            **price_json(row.message_count, destination_price(row.channel, row.to, row.status, prices))
+        ),
+        status=StatusOut(**status_json(row.status)),
+        channel=row.channel if api is Api.OMNI else None,
+        attempts=[
+            AttemptOut(
+                channel=a.channel,
+                to=a.to,
+                status=StatusOut(**status_json(a.status)),
+                error=ErrorOut(**error_json(a.error)),
+                sentAt=format_time(a.sent_at) if a.sent_at else None,
+                doneAt=format_time(a.done_at) if a.done_at else None,
+                lateDelivery=(
+                    LateDeliveryOut(
+                        status=StatusOut(**status_json(a.late_status)),
+                        doneAt=format_time(a.late_at) if a.late_at else None,
+                    )
+                    if a.late_status is not None
+                    else None
+                ),
+            )
+            for a in row.attempts
+        ],
+    )
 
 
 async def _logs(request: Request, api: Api) -> Response:
     account_id = await account(request)
     svc = services(request)
     rows = await svc.logs.logs(account_id, api, log_filter(request))
-    return json_response({"results": [render(r, api, svc.prices) for r in rows]})
+    return json_response(LogsOut([render(r, api, svc.prices) for r in rows]))
 
 
 async def omni_logs(request: Request) -> Response:

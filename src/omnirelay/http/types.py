@@ -211,3 +211,56 @@ class OmniMessageOut(Struct):
 class OmniOut(Struct, omit_defaults=True):
     messages: list[OmniMessageOut]
     bulkId: str | None = None
+
+
+# --- logs (`GET /omni/1/logs`, `GET /facebook/1/logs`) -------------------------------------
+
+
+class LateDeliveryOut(Struct, omit_defaults=True):
+    """A receipt for this step that came after the message had moved on (SPEC D6)."""
+
+    status: StatusOut
+    doneAt: str | None = None
+
+
+class AttemptOut(Struct, kw_only=True, omit_defaults=True):
+    channel: str
+    to: str
+    status: StatusOut
+    error: ErrorOut
+    sentAt: str | None = None
+    doneAt: str | None = None
+    lateDelivery: LateDeliveryOut | None = None
+
+
+class LogOut(Struct, kw_only=True, omit_defaults=True):
+    """One message as the logs show it; `channel` on OMNI logs only."""
+
+    bulkId: str | None = None
+    messageId: str
+    to: str
+    from_: str = field(name="from")
+    text: str | None = None
+    sentAt: str
+    doneAt: str | None = None
+    messageCount: int
+    price: PriceOut
+    status: StatusOut
+    channel: str | None = None
+    attempts: list[AttemptOut]
+
+
+class LogsOut(Struct):
+    results: list[LogOut]
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+class HealthOut(Struct):
+    status: Literal["ok"]
+
+
+class ReadyOut(Struct):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]  # "storage", and "smpp:<connector>" per SMPP connector: bound

@@ -25,7 +25,17 @@ from omnirelay.domain.failover import (
 )
 from omnirelay.domain.messages import Channel, Outbound
 from omnirelay.domain.statuses import EC_NOTSUBMITTEDTOSMPPCHANNEL, REJECTED_ROUTE_NOT_AVAILABLE
-from omnirelay.ports import Accepted, ChannelSender, Clock, MessageRecord, MessageStore, PriceList
+from omnirelay.ports import (
+    NO_METRICS,
+    Accepted,
+    ChannelSender,
+    Clock,
+    MessageRecord,
+    MessageStore,
+    Metrics,
+    PriceList,
+)
+from omnirelay.services import transitions
 from omnirelay.services.transitions import transition_for
 
 log = logging.getLogger(__name__)
@@ -45,8 +55,10 @@ class Dispatcher:
         concurrency: int = 1000,
         idle_poll_s: float = 0.25,
         prices: PriceList | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._senders = senders  # shared: channels may be added after the dispatcher is built
         self._clock = clock
         self._owner = owner
@@ -126,6 +138,8 @@ class Dispatcher:
             next_at = transition.decision.state.next_action_at
             if applied and next_at is not None and next_at <= transition.now:
                 self._wake.set()  # failed over (or retry due): the next step is claimed now, not at a poll
+            if applied:
+                transitions.count(self._metrics, transition)
             if not applied:
                 log.info("state changed meanwhile; outcome dropped", extra={"message_id": record.message_id})
             elif transition.decision.final is not None:
@@ -173,17 +187,21 @@ class Dispatcher:
             async with asyncio.timeout(self._lease_s * 0.75):
                 accepted = await sender.send(outbound)
         except TimeoutError:
+            self._metrics.send_error(step.channel.value, "unavailable")
             log.warning(
                 "%s send timed out; will retry", step.channel, extra={"message_id": record.message_id}
             )
             return TransientFailure("send timed out"), None
         except ChannelUnavailable as exc:
+            self._metrics.send_error(step.channel.value, "unavailable")
             log.info("%s unavailable: %s", step.channel, exc.reason, extra={"message_id": record.message_id})
             return TransientFailure(exc.reason, exc.retry_after_s), None
         except MessageRejected as exc:
+            self._metrics.send_error(step.channel.value, "rejected")
             log.info("%s rejected: %s", step.channel, exc.reason, extra={"message_id": record.message_id})
             return StepFailed(exc.status, exc.error), None
         except Exception as exc:
+            self._metrics.send_error(step.channel.value, "unavailable")
             log.exception(
                 "%s sender failed unexpectedly", step.channel, extra={"message_id": record.message_id}
             )

@@ -19,9 +19,19 @@ from omnirelay.domain.statuses import (
     ErrorCode,
     Status,
 )
-from omnirelay.ports import Api, Clock, MessageStore, MessengerDirectory, NewMessage, NewReport, ReportState
+from omnirelay.ports import (
+    NO_METRICS,
+    Api,
+    Clock,
+    MessageStore,
+    MessengerDirectory,
+    Metrics,
+    NewMessage,
+    NewReport,
+    ReportState,
+)
 from omnirelay.services import reports
-from omnirelay.services.intake import Notify
+from omnirelay.services.intake import Notify, counted
 
 TEXT_LIMIT = 640
 _PHONE = re.compile(r"^\+?[0-9]{5,20}$")
@@ -37,9 +47,15 @@ class SingleResult:
 
 class FacebookSingle:
     def __init__(
-        self, store: MessageStore, directory: MessengerDirectory, clock: Clock, notify: Notify
+        self,
+        store: MessageStore,
+        directory: MessengerDirectory,
+        clock: Clock,
+        notify: Notify,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._directory = directory
         self._clock = clock
         self._notify = notify
@@ -100,7 +116,8 @@ class FacebookSingle:
             text=content.text,
             final_report=final,
         )
-        await self._store.insert_messages([message])
+        inserted = await self._store.insert_messages([message])
+        counted(self._metrics, [message], inserted)
         if final is None:
             self._notify()
         return SingleResult(to=to, status=status, message_id=message_id)

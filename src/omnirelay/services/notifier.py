@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from omnirelay.domain.errors import ChannelUnavailable
-from omnirelay.ports import Clock, DuePush, PushSettlement, PushStore, ReportState, WebhookPoster
+from omnirelay.ports import (
+    NO_METRICS,
+    Clock,
+    DuePush,
+    Metrics,
+    PushSettlement,
+    PushStore,
+    ReportState,
+    WebhookPoster,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +53,10 @@ class Notifier:
         policy: PushPolicy | None = None,
         *,
         idle_poll_s: float = 0.25,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._poster = poster
         self._clock = clock
         self._policy = policy or PushPolicy()
@@ -91,6 +102,8 @@ class Notifier:
         except ChannelUnavailable as exc:
             problem = exc.reason
         if problem is None:
+            for _ in chunk:
+                self._metrics.push("ok")
             return [PushSettlement(p.report_id, ReportState.DONE, p.tries + 1) for p in chunk]
         now = self._clock.now()
         out = []
@@ -98,6 +111,7 @@ class Notifier:
             tries = p.tries + 1
             retry_at = now + timedelta(seconds=self._policy.delay_s(tries))
             if (retry_at - p.created_at).total_seconds() <= self._policy.give_up_after_s:
+                self._metrics.push("failed")
                 log.info(
                     "push to notifyUrl failed (%s); retry %d",
                     problem,
@@ -106,11 +120,13 @@ class Notifier:
                 )
                 out.append(PushSettlement(p.report_id, ReportState.PUSH, tries, retry_at))
             elif p.kind == "FINAL":
+                self._metrics.push("given_up")
                 log.warning(
                     "push never succeeded; report queued for pull", extra={"message_id": p.message_id}
                 )
                 out.append(PushSettlement(p.report_id, ReportState.PULL, tries))
             else:
+                self._metrics.push("given_up")
                 log.warning(
                     "intermediate report dropped after failed pushes", extra={"message_id": p.message_id}
                 )

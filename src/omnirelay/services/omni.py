@@ -27,9 +27,9 @@ from omnirelay.domain.statuses import (
     ErrorCode,
     Status,
 )
-from omnirelay.ports import Api, Clock, MessageStore, NewMessage, NewReport, ReportState
+from omnirelay.ports import NO_METRICS, Api, Clock, MessageStore, Metrics, NewMessage, NewReport, ReportState
 from omnirelay.services import reports
-from omnirelay.services.intake import Notify
+from omnirelay.services.intake import Notify, counted
 from omnirelay.services.scenarios import Scenarios
 
 MAX_SCHEDULE = timedelta(days=180)
@@ -73,8 +73,16 @@ class OmniResult:
 
 
 class OmniSend:
-    def __init__(self, store: MessageStore, scenarios: Scenarios, clock: Clock, notify: Notify) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        scenarios: Scenarios,
+        clock: Clock,
+        notify: Notify,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self._store = store
+        self._metrics = metrics
         self._scenarios = scenarios
         self._clock = clock
         self._notify = notify
@@ -153,6 +161,7 @@ class OmniSend:
             )
         inserted = await self._store.insert_messages(messages)
         self._notify()
+        counted(self._metrics, messages, inserted)
         results = [
             OmniMessageResult(m.to, m.status if ok else REJECTED_DUPLICATE_MESSAGE_ID, m.message_id)
             for m, ok in zip(messages, inserted, strict=True)

@@ -18,7 +18,8 @@ from datetime import timedelta
 
 from omnirelay.domain.failover import Delivered, Phase, StepFailed
 from omnirelay.domain.messages import Receipt
-from omnirelay.ports import Clock, InboxReceipt, MessageStore, PriceList, ReceiptOutcome
+from omnirelay.ports import NO_METRICS, Clock, InboxReceipt, MessageStore, Metrics, PriceList, ReceiptOutcome
+from omnirelay.services import transitions
 from omnirelay.services.transitions import transition_for
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,10 @@ class ReceiptProcessor:
         batch: int = 500,
         idle_poll_s: float = 0.25,
         prices: PriceList | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._clock = clock
         self._ttl = timedelta(seconds=unmatched_ttl_s)
         self._retry = timedelta(seconds=retry_s)
@@ -66,7 +69,13 @@ class ReceiptProcessor:
         if not due:
             return 0
         outcomes = self._decide(due)
-        await self._store.settle_receipts(outcomes)
+        settled = await self._store.settle_receipts(outcomes)
+        for outcome, ok in zip(outcomes, settled, strict=True):
+            if outcome.late:
+                self._metrics.receipt("late")
+            elif outcome.transition is not None and ok:
+                self._metrics.receipt("applied")
+                transitions.count(self._metrics, outcome.transition)
         return len(due)
 
     def _decide(self, due: list[InboxReceipt]) -> list[ReceiptOutcome]:

@@ -9,7 +9,7 @@ from datetime import datetime
 from omnirelay.domain import failover
 from omnirelay.domain.failover import Outcome, RetryPolicy
 from omnirelay.domain.statuses import NO_ERROR, PENDING_ACCEPTED
-from omnirelay.ports import Accepted, MessageRecord, NewReport, PriceList, Transition
+from omnirelay.ports import Accepted, MessageRecord, Metrics, NewReport, PriceList, Transition
 from omnirelay.services import reports
 
 
@@ -48,3 +48,12 @@ def transition_for(
     else:
         status, error = PENDING_ACCEPTED, NO_ERROR
     return Transition(record, decision, now, status, error, accepted, tuple(out))
+
+
+def count(metrics: Metrics, transition: Transition) -> None:
+    """Count a written transition: a final status, or a failover to the next step."""
+    decision, plan = transition.decision, transition.record.plan
+    if decision.final is not None:
+        metrics.final(plan[decision.final.step_index].channel.value, decision.final.status.group.name)
+    elif decision.step_ended is not None:
+        metrics.failover(plan[decision.step_ended.step_index].channel.value)

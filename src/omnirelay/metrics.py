@@ -1,0 +1,190 @@
+"""Prometheus metrics (SPEC D1 `/metrics`): the `Metrics` port, HTTP answers, gauges at scrape time.
+
+Each `PrometheusMetrics` owns its registry (process, platform and GC collectors included), so two
+gateways in one process (tests) count apart. Counters are moved where things happen: services
+through the `Metrics` port, the HTTP app through one pre-bound counter per route. Gauges are
+sampled when `/metrics` is scraped (`observe`), never kept up to date on the hot path.
+
+| metric | labels |
+| --- | --- |
+| omnirelay_messages_accepted_total | api |
+| omnirelay_messages_final_total | channel, status_group |
+| omnirelay_failovers_total | channel (of the step that failed) |
+| omnirelay_channel_send_errors_total | channel, kind (unavailable, rejected) |
+| omnirelay_receipts_total | result (applied, late) |
+| omnirelay_pushes_total | result (ok, failed, given_up) |
+| omnirelay_http_requests_total | route (template), method, status_class |
+| omnirelay_messages_waiting | waiting_for (due, sending, scheduled, receipt) |
+| omnirelay_reports_queued | queue (pull, push) |
+| omnirelay_smpp_bound | connector |
+| omnirelay_smpp_binds_up | |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from omnirelay.ports import Api, Backlog
+
+_Child = Counter  # a labelled child of a Counter has the same interface
+
+
+class _Sampled(Collector):
+    """The gauges, from the last sample taken at scrape time."""
+
+    def __init__(self) -> None:
+        self.backlog: Backlog | None = None  # None: storage could not be read
+        self.binds: Mapping[str, bool] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        backlog = self.backlog
+        if backlog is not None:
+            waiting = GaugeMetricFamily(
+                "omnirelay_messages_waiting",
+                "Messages not final, by what they wait for: due now, being sent, scheduled later "
+                "(sendAt or a retry), a receipt",
+                labels=["waiting_for"],
+            )
+            waiting.add_metric(["due"], backlog.due)
+            waiting.add_metric(["sending"], backlog.sending)
+            waiting.add_metric(["scheduled"], backlog.scheduled)
+            waiting.add_metric(["receipt"], backlog.waiting_receipt)
+            yield waiting
+            queued = GaugeMetricFamily(
+                "omnirelay_reports_queued",
+                "Reports waiting to be pulled (GET .../reports) or pushed to notifyUrl",
+                labels=["queue"],
+            )
+            queued.add_metric(["pull"], backlog.reports_pull)
+            queued.add_metric(["push"], backlog.reports_push)
+            yield queued
+        bound = GaugeMetricFamily(
+            "omnirelay_smpp_bound", "1 when the SMPP connector is bound", labels=["connector"]
+        )
+        for name, up in sorted(self.binds.items()):
+            bound.add_metric([name], 1.0 if up else 0.0)
+        yield bound
+        yield GaugeMetricFamily(
+            "omnirelay_smpp_binds_up",
+            "SMPP connectors bound",
+            value=sum(1 for up in self.binds.values() if up),
+        )
+
+
+class PrometheusMetrics:
+    """Implements the `Metrics` port; `count_requests` is the HTTP app's `RequestCounter`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)  # stateless: the default registry's instances serve any registry
+        self._accepted = Counter(
+            "omnirelay_messages_accepted",
+            "Messages committed by a send API, one per messageId (those rejected at acceptance included)",
+            ["api"],
+            registry=r,
+        )
+        self._final = Counter(
+            "omnirelay_messages_final",
+            "Messages that reached their final status, by the final step's channel and status group",
+            ["channel", "status_group"],
+            registry=r,
+        )
+        self._failovers = Counter(
+            "omnirelay_failovers",
+            "Steps that failed (rejected, undeliverable, expired) and moved the message to its next step",
+            ["channel"],
+            registry=r,
+        )
+        self._send_errors = Counter(
+            "omnirelay_channel_send_errors",
+            "Sends a channel refused: unavailable (retried) or rejected (permanent)",
+            ["channel", "kind"],
+            registry=r,
+        )
+        self._receipts = Counter(
+            "omnirelay_receipts",
+            "Receipts applied to their message, or recorded late (the message had moved on)",
+            ["result"],
+            registry=r,
+        )
+        self._pushes = Counter(
+            "omnirelay_pushes",
+            "Reports pushed to notifyUrl: ok, failed (retried later), given up (queued for pull)",
+            ["result"],
+            registry=r,
+        )
+        self._http = Counter(
+            "omnirelay_http_requests",
+            "HTTP answers by route template, method and status class",
+            ["route", "method", "status_class"],
+            registry=r,
+        )
+        self._sampled = _Sampled()
+        r.register(self._sampled)
+        self._children: dict[tuple[object, ...], _Child] = {}
+
+    def _child(self, counter: Counter, *labels: str) -> _Child:
+        key = (id(counter), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
+
+    # -- the Metrics port ------------------------------------------------------------------------
+
+    def accepted(self, api: Api) -> None:
+        self._child(self._accepted, api.value).inc()
+
+    def final(self, channel: str, group: str) -> None:
+        self._child(self._final, channel, group).inc()
+
+    def failover(self, channel: str) -> None:
+        self._child(self._failovers, channel).inc()
+
+    def send_error(self, channel: str, kind: str) -> None:
+        self._child(self._send_errors, channel, kind).inc()
+
+    def receipt(self, result: str) -> None:
+        self._child(self._receipts, result).inc()
+
+    def push(self, result: str) -> None:
+        self._child(self._pushes, result).inc()
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def count_requests(self, route: str, method: str) -> Callable[[int], None]:
+        """One route's counter: its children are bound on first use, then an answer is one `inc`."""
+        children: list[_Child | None] = [None] * 6
+        http = self._http
+
+        def count(status: int) -> None:
+            klass = status // 100 if 100 <= status < 600 else 5
+            child = children[klass]
+            if child is None:
+                child = children[klass] = http.labels(route, method, f"{klass}xx")
+            child.inc()
+
+        return count
+
+    # -- scrape ----------------------------------------------------------------------------------
+
+    def observe(self, backlog: Backlog | None, binds: Mapping[str, bool]) -> None:
+        """The gauges' values for the coming `render` (None: storage could not be read)."""
+        self._sampled.backlog = backlog
+        self._sampled.binds = dict(binds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
