@@ -9,7 +9,6 @@ mid-send, the message becomes due again when the lease runs out and another loop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 
@@ -36,6 +35,7 @@ from omnirelay.ports import (
     PriceList,
 )
 from omnirelay.services import transitions
+from omnirelay.services.rounds import run_rounds
 from omnirelay.services.transitions import transition_for
 
 log = logging.getLogger(__name__)
@@ -76,17 +76,11 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()  # before claiming: a wake during the round (new work, a failover) is kept
-            try:
-                claimed = await self.run_once(wait=False)
-                idle_s = await self._idle_s() if claimed < self._batch else 0.0
-            except Exception:
-                log.exception("dispatcher round failed; carrying on")
-                idle_s = self._idle_poll_s
-            if idle_s > 0 and not self._wake.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle_s)
+        await run_rounds("dispatcher", self._round, self._wake, self._idle_poll_s)
+
+    async def _round(self) -> float:
+        claimed = await self.run_once(wait=False)
+        return await self._idle_s() if claimed < self._batch else 0.0
 
     async def _idle_s(self) -> float:
         """How long to sleep when nothing is due: until the next deadline, retry or lease expiry

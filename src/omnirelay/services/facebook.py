@@ -27,8 +27,6 @@ from omnirelay.ports import (
     MessengerDirectory,
     Metrics,
     NewMessage,
-    NewReport,
-    ReportState,
 )
 from omnirelay.services import reports
 from omnirelay.services.intake import Notify, counted
@@ -84,23 +82,17 @@ class FacebookSingle:
         if rejection is not None:
             status, error = rejection
             state = failover.FlowState(0, failover.Phase.DONE, 0, now, None)
-            final = NewReport(
-                "FINAL",
-                ReportState.PULL,
-                reports.render(
-                    api=Api.FACEBOOK,
-                    message_id=message_id,
-                    bulk_id=None,
-                    to=to,
-                    channel=Channel.FACEBOOK.value,
-                    sent_at=now,
-                    done_at=now,
-                    message_count=1,
-                    status=status,
-                    error=error,
-                    callback_data=None,
-                ),
-                Channel.FACEBOOK.value,
+            final = reports.rejected_at_acceptance(
+                api=Api.FACEBOOK,
+                message_id=message_id,
+                bulk_id=None,
+                to=to,
+                channel=Channel.FACEBOOK.value,
+                now=now,
+                status=status,
+                error=error,
+                callback_data=None,
+                notify_url=None,
             )
         message = NewMessage(
             account_id=account_id,

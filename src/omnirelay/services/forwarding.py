@@ -10,7 +10,6 @@ store, so a restart resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 
 from omnirelay.domain.errors import ChannelUnavailable
 from omnirelay.ports import Clock, ForwardRecord, ForwardStore, WebhookPoster
+from omnirelay.services.rounds import run_rounds
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,10 @@ class Forwarder:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                claimed = await self.run_once()
-            except Exception:
-                log.exception("forwarding round failed; carrying on")
-                claimed = 0
-            if claimed < self._batch:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+        await run_rounds("forwarding", self._round, self._wake, self._idle_poll_s)
+
+    async def _round(self) -> float:
+        return 0.0 if await self.run_once() >= self._batch else self._idle_poll_s
 
     async def run_once(self) -> int:
         due = await self._store.claim_forwards(self._clock.now(), self._policy.lease_s, self._batch)

@@ -10,7 +10,6 @@ lost. Intermediate reports that never get through are dropped (the final one sti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from omnirelay.ports import (
     ReportState,
     WebhookPoster,
 )
+from omnirelay.services.rounds import run_rounds
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,10 @@ class Notifier:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("push round failed; carrying on")
-                handled = 0
-            if handled < self._policy.batch:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+        await run_rounds("push", self._round, self._wake, self._idle_poll_s)
+
+    async def _round(self) -> float:
+        return 0.0 if await self.run_once() >= self._policy.batch else self._idle_poll_s
 
     async def run_once(self) -> int:
         p = self._policy

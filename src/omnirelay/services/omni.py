@@ -27,7 +27,7 @@ from omnirelay.domain.statuses import (
     ErrorCode,
     Status,
 )
-from omnirelay.ports import NO_METRICS, Api, Clock, MessageStore, Metrics, NewMessage, NewReport, ReportState
+from omnirelay.ports import NO_METRICS, Api, Clock, MessageStore, Metrics, NewMessage
 from omnirelay.services import reports
 from omnirelay.services.intake import Notify, counted
 from omnirelay.services.scenarios import Scenarios
@@ -107,26 +107,17 @@ class OmniSend:
             else:
                 state = FlowState(0, Phase.DONE, 0, now, None)
                 shown = dest.phone_number or dest.facebook_user_key or ""
-                body = reports.render(
+                final = reports.rejected_at_acceptance(
                     api=Api.OMNI,
                     message_id=message_id,
                     bulk_id=bulk_id,
                     to=shown,
                     channel=scenario.flow[0].channel.value,
-                    sent_at=now,
-                    done_at=now,
-                    message_count=1,
+                    now=now,
                     status=status,
                     error=error,
                     callback_data=request.callback_data,
-                )
-                push = request.notify and request.notify_url is not None
-                final = NewReport(
-                    "FINAL",
-                    ReportState.PUSH if push else ReportState.PULL,
-                    body,
-                    scenario.flow[0].channel.value,
-                    now if push else None,
+                    notify_url=request.notify_url if request.notify else None,
                 )
                 if not plan:
                     plan = (

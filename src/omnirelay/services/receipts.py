@@ -11,7 +11,6 @@ goes through storage, any node can apply any receipt, before or after a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -20,6 +19,7 @@ from omnirelay.domain.failover import Delivered, Phase, StepFailed
 from omnirelay.domain.messages import Receipt
 from omnirelay.ports import NO_METRICS, Clock, InboxReceipt, MessageStore, Metrics, PriceList, ReceiptOutcome
 from omnirelay.services import transitions
+from omnirelay.services.rounds import run_rounds
 from omnirelay.services.transitions import transition_for
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,10 @@ class ReceiptProcessor:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("receipt round failed; carrying on")
-                handled = 0
-            if handled < self._batch:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+        await run_rounds("receipt", self._round, self._wake, self._idle_poll_s)
+
+    async def _round(self) -> float:
+        return 0.0 if await self.run_once() >= self._batch else self._idle_poll_s
 
     async def run_once(self) -> int:
         due = await self._store.due_receipts(self._clock.now(), self._batch)

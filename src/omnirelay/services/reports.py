@@ -93,6 +93,39 @@ def render(
     return body
 
 
+def rejected_at_acceptance(
+    *,
+    api: Api,
+    message_id: str,
+    bulk_id: str | None,
+    to: str,
+    channel: str,
+    now: datetime,
+    status: Status,
+    error: ErrorCode,
+    callback_data: str | None,
+    notify_url: str | None,
+) -> NewReport:
+    """The one final report of a destination rejected when its request was accepted: pushed when
+    there is somewhere to push it (`notify_url`, None when `notify` is off), else queued for pull."""
+    body = render(
+        api=api,
+        message_id=message_id,
+        bulk_id=bulk_id,
+        to=to,
+        channel=channel,
+        sent_at=now,
+        done_at=now,
+        message_count=1,
+        status=status,
+        error=error,
+        callback_data=callback_data,
+    )
+    if notify_url:
+        return NewReport("FINAL", ReportState.PUSH, body, channel, now)
+    return NewReport("FINAL", ReportState.PULL, body, channel)
+
+
 def destination(record: MessageRecord, now: datetime) -> tuple[ReportState, datetime | None]:
     if record.notify and record.notify_url:
         return ReportState.PUSH, now

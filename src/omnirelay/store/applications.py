@@ -47,7 +47,8 @@ def _app(row: Row[Any]) -> MessengerApplication:
     )
 
 
-def _user(row: Row[Any]) -> MessengerUser:
+def user_from_row(row: Any) -> MessengerUser:
+    """A `messenger_users` row as the port's value (also used by the inbound store)."""
     return MessengerUser(
         user_key=row.user_key,
         application_key=row.application_key,
@@ -103,7 +104,7 @@ class SqlApplicationStore:
                     )
                 )
             ).first()
-        return self._remember(("user", application_key, user_key), _user(row) if row else None)  # type: ignore[no-any-return]
+        return self._remember(("user", application_key, user_key), user_from_row(row) if row else None)  # type: ignore[no-any-return]
 
     async def user_by_phone(self, application_key: str, phone_number: str) -> MessengerUser | None:
         hit, value = self._cached(("phone", application_key, phone_number))
@@ -111,7 +112,7 @@ class SqlApplicationStore:
             return value  # type: ignore[no-any-return]
         async with reading(self._engine) as conn:
             row = (await conn.execute(_BY_PHONE, {"b_app": application_key, "b_phone": phone_number})).first()
-        return self._remember(("phone", application_key, phone_number), _user(row) if row else None)  # type: ignore[no-any-return]
+        return self._remember(("phone", application_key, phone_number), user_from_row(row) if row else None)  # type: ignore[no-any-return]
 
     # -- management -------------------------------------------------------------------------
 
@@ -195,7 +196,7 @@ class SqlApplicationStore:
                     .where(messenger_users.c.user_key == row.user_key)
                     .values(last_interaction_at=to_ms(now))
                 )
-                return _user(row)
+                return user_from_row(row)
             await conn.execute(
                 insert(messenger_users).values(
                     user_key=user.user_key,
@@ -222,7 +223,7 @@ class SqlApplicationStore:
                     .offset(offset)
                 )
             ).all()
-        return [_user(r) for r in rows]
+        return [user_from_row(r) for r in rows]
 
     async def set_user_phone(self, application_key: str, user_key: str, phone_number: str | None) -> bool:
         async def unit(conn: AsyncConnection) -> bool:

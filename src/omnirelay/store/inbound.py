@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,18 +17,10 @@ from omnirelay.domain.failover import Phase
 from omnirelay.domain.messages import Channel
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import MessengerUser, NewForward, Registration
+from omnirelay.store.applications import user_from_row as _user
 from omnirelay.store.engine import reading
 from omnirelay.store.tables import attempts, channel_refs, forwards, messages, messenger_users, webhook_events
 from omnirelay.store.writer import Writer
-
-
-def _user(row: Any) -> MessengerUser:
-    return MessengerUser(
-        user_key=row.user_key,
-        application_key=row.application_key,
-        psid=row.psid,
-        phone_number=row.phone_number,
-    )
 
 
 class SqlInboundStore:
