@@ -42,5 +42,7 @@ def configure(level: str = "INFO", json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "aiosqlite", "alembic"):
+    # Third-party loggers stay quiet even at DEBUG: aiosqlite and SQLAlchemy would print statement
+    # parameters, which include stored secrets (page tokens, SMPP passwords).
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "aiosqlite", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
