@@ -174,6 +174,9 @@ class Transition:
     error: ErrorCode
     accepted: Accepted | None = None
     reports: tuple[NewReport, ...] = ()
+    # Set by a lease holder that goes on with the next step itself (a failover due now): the
+    # message stays leased to it until then instead of becoming due for any claim.
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

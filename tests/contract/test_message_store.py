@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnirelay.domain import failover
@@ -25,6 +26,7 @@ from omnirelay.domain.statuses import (
 from omnirelay.ports import Accepted, Api, NewMessage, ReceiptOutcome, ReportFilter
 from omnirelay.services.transitions import transition_for
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.tables import attempts, channel_refs
 from omnirelay.store.writer import Writer
 from tests.doubles import FakeClock
 
@@ -157,6 +159,100 @@ async def test_a_stale_transition_is_refused(store: SqlMessageStore, clock: Fake
     reject = transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
     assert await store.apply([reject], "n") == [True]
     assert await store.apply([reject], None) == [False]  # same version again: refused
+
+
+async def test_guards_hold_within_one_batch_of_transitions(store: SqlMessageStore, clock: FakeClock):
+    """Transitions applied together are guarded as if applied one after another."""
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(3)])
+    r0, r1, r2 = sorted(await store.claim_due(clock.now(), "n", 30, 10), key=lambda r: r.message_id)
+    sent = Accepted(("mid-0",), PENDING_WAITING_DELIVERY)
+    reject = StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER)
+    batch = [
+        transition_for(r0, SentOk(sent.status), clock.now(), accepted=sent),
+        transition_for(r0, reject, clock.now()),  # same message, same version: the first one won
+        transition_for(r1, reject, clock.now()),
+        transition_for(r2, reject, clock.now()),
+    ]
+    results = await asyncio.gather(store.apply(batch[:3], "n"), store.apply(batch[3:], "other-node"))
+    assert results == [[True, False, True], [False]]  # r2's lease is n's, not other-node's
+    after = {m: await store.record_by_message_id(1, m) for m in ("m0", "m1", "m2")}
+    assert after["m0"] is not None and after["m0"].state.phase is failover.Phase.WAITING
+    assert after["m0"].version == r0.version + 1 and after["m0"].message_count == sent.message_count
+    assert after["m1"] is not None and after["m1"].state.step_index == 1
+    assert after["m2"] is not None and after["m2"].version == r2.version
+
+
+async def test_receipts_settled_together_each_get_their_own_outcome(
+    engine: AsyncEngine, store: SqlMessageStore, clock: FakeClock
+):
+    """One batch of receipts: one applied, one whose message moved on meanwhile (stale, looked at
+    again), one late (recorded on its attempt only), one unmatched (retried later)."""
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(3)])
+    claimed = sorted(await store.claim_due(clock.now(), "n", 30, 10), key=lambda r: r.message_id)
+    for i, rec in enumerate(claimed):
+        sent = Accepted((f"mid-{i}",), PENDING_WAITING_DELIVERY)
+        assert await store.apply([transition_for(rec, SentOk(sent.status), clock.now(), accepted=sent)], "n")
+    # m2's Messenger step fails meanwhile: it moves on to SMS, so its receipt below is late
+    waiting = {m: await store.record_by_message_id(1, m) for m in ("m0", "m1", "m2")}
+    m2 = waiting["m2"]
+    assert m2 is not None
+    failed = transition_for(m2, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
+    assert await store.apply([failed], None) == [True]
+    refs = ("mid-0", "mid-1", "mid-2", "mid-unknown")
+    await store.record_receipts(
+        [Receipt(Channel.FACEBOOK, r, DELIVERED_TO_HANDSET, NO_ERROR, clock.now()) for r in refs], clock.now()
+    )
+    due = {d.receipt.ref: d for d in await store.due_receipts(clock.now(), 10)}
+    m0, m1 = waiting["m0"], waiting["m1"]
+    assert m0 is not None and m1 is not None
+    stale_m1 = replace(m1, version=m1.version - 1)  # decided on an older state of m1
+    outcomes = [
+        ReceiptOutcome(
+            due["mid-0"].id, transition=transition_for(m0, Delivered(DELIVERED_TO_HANDSET), clock.now())
+        ),
+        ReceiptOutcome(
+            due["mid-1"].id, transition=transition_for(stale_m1, Delivered(DELIVERED_TO_HANDSET), clock.now())
+        ),
+        ReceiptOutcome(due["mid-2"].id, late=True),
+        ReceiptOutcome(due["mid-unknown"].id, retry_at=clock.now() + timedelta(seconds=5)),
+    ]
+    assert await store.settle_receipts(outcomes) == [True, False, True, True]
+    assert [d.receipt.ref for d in await store.due_receipts(clock.now(), 10)] == ["mid-1"]  # again, now
+    clock.advance(5)
+    assert sorted(d.receipt.ref for d in await store.due_receipts(clock.now(), 10)) == [
+        "mid-1",
+        "mid-unknown",
+    ]
+    (report,) = await store.take_reports(1, Api.OMNI, ReportFilter())
+    assert json.loads(report)["messageId"] == "m0"
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(attempts.c.message_pk, attempts.c.late_status_id, channel_refs.c.delivered)
+                .join(channel_refs, channel_refs.c.message_pk == attempts.c.message_pk)
+                .order_by(attempts.c.message_pk)
+            )
+        ).all()
+    assert [(r.late_status_id, r.delivered) for r in rows] == [
+        (None, True),  # m0: delivered
+        (None, False),  # m1: its receipt waits to be looked at again
+        (DELIVERED_TO_HANDSET.id, True),  # m2: the late delivery is recorded on its attempt
+    ]
+
+
+async def test_a_failover_can_keep_its_lease(store: SqlMessageStore, clock: FakeClock):
+    """A lease holder going on with the next step itself keeps the message until `lease_until`:
+    no other claim takes it meanwhile, and if the holder dies it is due again then."""
+    await store.insert_messages([new_message(clock, "m1")])
+    (rec,) = await store.claim_due(clock.now(), "node-a", 30, 10)
+    reject = transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
+    until = clock.now() + timedelta(seconds=30)
+    assert await store.apply([replace(reject, lease_until=until)], "node-a") == [True]
+    assert await store.claim_due(clock.now(), "node-b", 30, 10) == []
+    clock.advance(31)  # node-a died while sending the SMS step
+    (again,) = await store.claim_due(clock.now(), "node-b", 30, 10)
+    assert again.state.step_index == 1 and again.state.phase is failover.Phase.READY
+    assert again.version == rec.version + 1
 
 
 async def test_reports_are_pulled_once_even_with_concurrent_pullers(store: SqlMessageStore, clock: FakeClock):

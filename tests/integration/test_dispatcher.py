@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from omnirelay.domain.messages import Channel, Receipt
+from omnirelay.domain.failover import Phase
+from omnirelay.domain.messages import Channel, Outbound, Receipt
 from omnirelay.domain.statuses import (
     DELIVERED_TO_HANDSET,
     EC_ABSENT_SUBSCRIBER_SM,
@@ -15,7 +17,7 @@ from omnirelay.domain.statuses import (
     NO_ERROR,
     UNDELIVERABLE_NOT_DELIVERED,
 )
-from omnirelay.ports import Api, ReportFilter
+from omnirelay.ports import Accepted, Api, ReportFilter
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.store.messages import SqlMessageStore
@@ -145,3 +147,63 @@ async def test_a_send_that_hangs_ends_before_its_lease_and_is_retried(world: Wor
     world.clock.advance(2)
     (again,) = await world.store.claim_due(world.clock.now(), "other", 30, 10)
     assert again.state.tries == 1 and again.state.step_index == 0
+
+
+async def test_messages_expiring_together_all_fail_over_in_the_rounds_that_claim_them(
+    engine: AsyncEngine, writer: Writer
+):
+    """SPEC D6 (next step within 1 s of expiry): 250 Messenger steps expire at the same instant.
+    Each round claims a batch, records its expiries and sends their SMS under the same claim; no
+    batch waits for a second claim behind the others."""
+    clock = FakeClock()
+    store = SqlMessageStore(engine, writer)
+    fb, sms = InMemoryChannel(Channel.FACEBOOK), InMemoryChannel(Channel.SMS)
+    dispatcher = Dispatcher(store, {Channel.FACEBOOK: fb, Channel.SMS: sms}, clock, owner="t", batch=100)
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(250)])
+    while await dispatcher.run_once():
+        pass
+    assert len(fb.sent) == 250 and sms.sent == []
+    clock.advance(61)  # every Messenger step's validity (60 s) ran out at once, no receipt
+    for round_, expected in enumerate((100, 200, 250), start=1):
+        assert await dispatcher.run_once() == expected - (round_ - 1) * 100
+        assert len(sms.sent) == expected  # this round's whole claim is on SMS, not a part of it
+    assert sorted(o.message_id for o in sms.sent) == sorted(f"m{i}" for i in range(250))
+    assert await dispatcher.run_once() == 0  # nothing left due: each SMS step waits for its receipt
+    for message_id in ("m0", "m249"):
+        record = await store.record_by_message_id(1, message_id)
+        assert record is not None and record.state.step_index == 1
+        assert record.state.phase is Phase.WAITING and record.state.tries == 1
+
+
+async def test_a_failover_keeps_its_claim_while_the_next_step_is_sent(world: World):
+    """The failover is committed before the SMS is sent, under the same lease: another node does
+    not claim the message meanwhile; if this node dies mid-send, it is due again when the lease
+    runs out."""
+    import asyncio
+
+    class HangingSms:
+        started = asyncio.Event()
+
+        async def send(self, outbound: Outbound) -> Accepted:
+            self.started.set()
+            await asyncio.Event().wait()  # the SMSC never answers
+            raise AssertionError("unreachable")
+
+    sms = HangingSms()
+    world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+    dispatcher = Dispatcher(
+        world.store, {Channel.FACEBOOK: world.fb, Channel.SMS: sms}, world.clock, owner="t"
+    )
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    task = asyncio.create_task(dispatcher.run_once())
+    await asyncio.wait_for(sms.started.wait(), 5)
+    record = await world.store.record_by_message_id(1, "m1")
+    assert record is not None and record.state.step_index == 1  # the rejection was committed first
+    assert record.state.phase is Phase.READY
+    assert await world.store.claim_due(world.clock.now(), "other", 30, 10) == []  # still ours
+    task.cancel()  # this node dies while the SMS send is under way
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    world.clock.advance(61)  # its lease (60 s) runs out
+    (again,) = await world.store.claim_due(world.clock.now(), "other", 30, 10)
+    assert again.message_id == "m1" and again.state.step_index == 1 and again.state.tries == 0

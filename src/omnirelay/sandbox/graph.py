@@ -210,8 +210,14 @@ class GraphSimulator:
         read_delay_s: float = 0.05,
         webhook_retry_delays_s: Sequence[float] = (0.2, 1.0, 5.0),
         webhook_timeout_s: float = 5.0,
+        webhooks_in_flight: int = 16,
     ) -> None:
         self._client = client
+        # At most this many webhook POSTs at once; the rest wait here, not in httpcore's pool, whose
+        # every request scans all its connections (a socket poll each) and queued requests: with
+        # hundreds of echoes and receipts queued it took most of the event loop it shares with the
+        # gateway in sandbox mode, and every database round trip waited behind it.
+        self._webhook_slots = asyncio.Semaphore(webhooks_in_flight)
         self._host = host
         self._port = port
         self.delivery_delay_s = delivery_delay_s
@@ -528,9 +534,10 @@ class GraphSimulator:
                 await asyncio.sleep(delay_s)
             attempts += 1
             try:
-                response = await self._client.post(
-                    page.webhook_url, content=raw, headers=headers, timeout=self.webhook_timeout_s
-                )
+                async with self._webhook_slots:
+                    response = await self._client.post(
+                        page.webhook_url, content=raw, headers=headers, timeout=self.webhook_timeout_s
+                    )
             except httpx.HTTPError as exc:
                 status = None
                 logger.info("Graph simulator webhook failed (%s), attempt %d", type(exc).__name__, attempts)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
 
 from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
 from omnirelay.domain.failover import (
@@ -114,24 +116,43 @@ class Dispatcher:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _process(self, record: MessageRecord) -> None:
+        """Send the claimed message's current step and apply the outcome. When that outcome makes
+        the next step due at once (a rejection, a failure or an expiry failing over), go on with it
+        here, under the same claim: the failover is committed (keeping the lease) and the next step
+        sent without a second claim, which would queue behind the writer's other work and wait for
+        a dispatcher round."""
+        for _ in range(len(record.plan)):  # each pass moves to a later step: bounded by the plan
+            chained = await self._step(record)
+            if chained is None:
+                return
+            record = chained
+
+    async def _step(self, record: MessageRecord) -> MessageRecord | None:
+        """One outcome of `record`'s current step; the record to go on with, if any."""
         try:
             outcome, accepted = await self._outcome(record)
+            now = self._clock.now()
             transition = transition_for(
-                record,
-                outcome,
-                self._clock.now(),
-                accepted=accepted,
-                policy=self._policy,
-                prices=self._prices,
+                record, outcome, now, accepted=accepted, policy=self._policy, prices=self._prices
             )
-            if transition.decision.ignored:
+            decision = transition.decision
+            if decision.ignored:
                 log.warning(
                     "outcome %s ignored", type(outcome).__name__, extra={"message_id": record.message_id}
                 )
+            next_at = decision.state.next_action_at
+            chain = (
+                not decision.ignored
+                and decision.step_ended is not None
+                and decision.final is None
+                and next_at is not None
+                and next_at <= now
+            )
+            if chain:
+                transition = replace(transition, lease_until=now + timedelta(seconds=self._lease_s))
             (applied,) = await self._store.apply([transition], self._owner)
-            next_at = transition.decision.state.next_action_at
-            if applied and next_at is not None and next_at <= transition.now:
-                self._wake.set()  # failed over (or retry due): the next step is claimed now, not at a poll
+            if applied and not chain and next_at is not None and next_at <= transition.now:
+                self._wake.set()  # a retry due now: claimed at once, not at the next poll
             if applied:
                 transitions.count(self._metrics, transition)
             if not applied:
@@ -155,6 +176,8 @@ class Dispatcher:
         except Exception:
             # The lease will run out and the message will be claimed again: nothing is lost.
             log.exception("processing failed", extra={"message_id": record.message_id})
+            return None
+        return transitions.record_after(transition) if applied and chain else None
 
     async def _outcome(self, record: MessageRecord) -> tuple[Outcome, Accepted | None]:
         state = record.state

@@ -4,6 +4,7 @@ status to show, the channel ids to remember and the reports to queue."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import datetime
 
 from omnirelay.domain import failover
@@ -48,6 +49,21 @@ def transition_for(
     else:
         status, error = PENDING_ACCEPTED, NO_ERROR
     return Transition(record, decision, now, status, error, accepted, tuple(out))
+
+
+def record_after(transition: Transition) -> MessageRecord:
+    """The message as `transition` wrote it (for a lease holder going on with its next step)."""
+    record, state = transition.record, transition.decision.state
+    if transition.lease_until is not None:
+        state = replace(state, next_action_at=transition.lease_until)
+    accepted = transition.accepted
+    return replace(
+        record,
+        version=record.version + 1,
+        state=state,
+        message_count=accepted.message_count if accepted is not None else record.message_count,
+        sent_at=(record.sent_at or transition.now) if accepted is not None else record.sent_at,
+    )
 
 
 def count(metrics: Metrics, transition: Transition) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -119,6 +119,60 @@ _END_ATTEMPT = (
     .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
     .values(status_id=bindparam("b_status"), error_id=bindparam("b_error"), done_at=bindparam("b_done"))
 )
+
+
+# A transition's message update, built once and run for many rows at a time (executemany). The guard
+# (version, lease owner) is checked first under a row lock (`_current`); `g_version` here is a
+# second line of defence whose row count is checked where the driver reports it.
+_GUARDED_UPDATE = (
+    update(messages)
+    .where(messages.c.id == bindparam("g_pk"), messages.c.version == bindparam("g_version"))
+    .values(
+        phase=bindparam("g_phase"),
+        step_index=bindparam("g_step"),
+        tries=bindparam("g_tries"),
+        step_deadline=bindparam("g_deadline"),
+        next_action_at=bindparam("g_next"),
+        lease_owner=bindparam("g_lease_owner"),
+        lease_expires_at=bindparam("g_lease_until"),
+        version=bindparam("g_new_version"),
+        status_id=bindparam("g_status"),
+        error_id=bindparam("g_error"),
+        channel=bindparam("g_channel"),
+        sent_to=bindparam("g_to"),
+        sent_from=bindparam("g_from"),
+        # NULL where the transition leaves them alone (no send accepted, flow not finished)
+        message_count=func.coalesce(bindparam("g_count", type_=Integer), messages.c.message_count),
+        sent_at=func.coalesce(messages.c.sent_at, bindparam("g_sent", type_=BigInteger)),
+        done_at=func.coalesce(bindparam("g_done", type_=BigInteger), messages.c.done_at),
+    )
+)
+_GUARD_CHUNK = 1000  # messages per guard read (bound parameters stay far below the drivers' limits)
+
+
+# Settling receipts, many at a time.
+_INBOX_RETRY = (
+    update(receipts_inbox)
+    .where(receipts_inbox.c.id == bindparam("b_id"))
+    .values(next_try_at=bindparam("b_next"))
+)
+_REF_DELIVERED = (
+    update(channel_refs)
+    .where(channel_refs.c.channel == bindparam("b_channel"), channel_refs.c.ref == bindparam("b_ref"))
+    .values(delivered=True)
+)
+_LATE_RECEIPT = (
+    update(attempts)
+    .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
+    .values(
+        late_status_id=bindparam("b_status"), late_error_id=bindparam("b_error"), late_at=bindparam("b_at")
+    )
+)
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    """`IN` lists of at most `_GUARD_CHUNK` values (bound parameters stay far below the drivers' limits)."""
+    return [values[i : i + _GUARD_CHUNK] for i in range(0, len(values), _GUARD_CHUNK)]
 
 
 class SqlMessageStore:
@@ -264,23 +318,20 @@ class SqlMessageStore:
             start += len(ts)
         return out
 
-    async def _apply_one(self, conn: AsyncConnection, t: Transition, owner: str | None) -> bool:
-        (ok,) = await self._apply_many(conn, [(t, owner)])
-        return ok
-
     async def _apply_many(
         self, conn: AsyncConnection, items: list[tuple[Transition, str | None]]
     ) -> list[bool]:
-        """The guarded message updates one by one (each needs its own row count), then what the
-        applied ones entail (attempts, channel ids, reports) in one executemany per statement."""
-        ok: list[bool] = []
+        """The guarded message updates, then what the applied ones entail (attempts, channel ids,
+        reports): a constant number of statements whatever the number of transitions. Each
+        statement is a round trip to the driver (aiosqlite's thread, PostgreSQL): one per
+        transition made every batch, and every claim queued behind it, as slow as the event loop
+        was busy."""
+        ok = await self._guarded_updates(conn, items)
         tried: list[dict[str, Any]] = []
         ended: list[dict[str, Any]] = []
         refs: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
-        for t, owner in items:
-            applied = await self._guarded_update(conn, t, owner)
-            ok.append(applied)
+        for (t, _), applied in zip(items, ok, strict=True):
             if applied:
                 self._entails(t, tried, ended, refs, rows)
         if tried:
@@ -293,34 +344,76 @@ class SqlMessageStore:
             await conn.execute(insert(reports), rows)
         return ok
 
-    async def _guarded_update(self, conn: AsyncConnection, t: Transition, owner: str | None) -> bool:
+    async def _guarded_updates(
+        self, conn: AsyncConnection, items: list[tuple[Transition, str | None]]
+    ) -> list[bool]:
+        """`UPDATE … WHERE id = :pk AND version = :version [AND lease_owner = :owner]` for each
+        transition, in order (a second transition of the same message in the batch sees the
+        first one's version), as one read of the guarded columns (rows locked on PostgreSQL until
+        the commit; SQLite has one writer) and one executemany of the updates that pass."""
+        current = await self._current(conn, sorted({t.record.pk for t, _ in items}))
+        ok: list[bool] = []
+        rows: list[dict[str, Any]] = []
+        for t, owner in items:
+            rec = t.record
+            version, lease_owner = current.get(rec.pk, (None, None))
+            applied = version == rec.version and (owner is None or lease_owner == owner)
+            ok.append(applied)
+            if applied:
+                row = self._update_row(t, owner)
+                rows.append(row)
+                current[rec.pk] = (row["g_new_version"], row["g_lease_owner"])
+        if rows:
+            result = await conn.execute(_GUARDED_UPDATE, rows)
+            if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(rows):
+                # cannot happen under the lock; the writer re-runs the batch's units one by one
+                raise RuntimeError(f"guarded update changed {result.rowcount} of {len(rows)} messages")
+        return ok
+
+    async def _current(self, conn: AsyncConnection, pks: list[int]) -> dict[int, tuple[int, str | None]]:
+        out: dict[int, tuple[int, str | None]] = {}
+        for chunk in _chunks(pks):
+            stmt = (
+                select(messages.c.id, messages.c.version, messages.c.lease_owner)
+                .where(messages.c.id.in_(chunk))
+                .order_by(messages.c.id)
+            )
+            if self._pg:
+                stmt = stmt.with_for_update()  # in id order: concurrent writers lock alike
+            for pk, version, lease_owner in await conn.execute(stmt):
+                out[pk] = (version, lease_owner)
+        return out
+
+    @staticmethod
+    def _update_row(t: Transition, owner: str | None) -> dict[str, Any]:
         rec, d, now_ms = t.record, t.decision, to_ms(t.now)
         current = rec.plan[d.state.step_index]
-        values: dict[str, Any] = {
-            "phase": d.state.phase.value,
-            "step_index": d.state.step_index,
-            "tries": d.state.tries,
-            "step_deadline": to_ms(d.state.step_deadline),
-            "next_action_at": _ms(d.state.next_action_at),
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "version": rec.version + 1,
-            "status_id": t.status.id,
-            "error_id": t.error.id,
-            "channel": current.channel.value,
-            "sent_to": current.to,
-            "sent_from": current.sender,
+        next_ms = _ms(d.state.next_action_at)
+        lease_owner, lease_until = None, None
+        if t.lease_until is not None and owner is not None:
+            # the caller goes on with the next step itself: it keeps the message leased meanwhile
+            lease_owner = owner
+            lease_until = next_ms = to_ms(t.lease_until)
+        return {
+            "g_pk": rec.pk,
+            "g_version": rec.version,
+            "g_phase": d.state.phase.value,
+            "g_step": d.state.step_index,
+            "g_tries": d.state.tries,
+            "g_deadline": to_ms(d.state.step_deadline),
+            "g_next": next_ms,
+            "g_lease_owner": lease_owner,
+            "g_lease_until": lease_until,
+            "g_new_version": rec.version + 1,
+            "g_status": t.status.id,
+            "g_error": t.error.id,
+            "g_channel": current.channel.value,
+            "g_to": current.to,
+            "g_from": current.sender,
+            "g_count": t.accepted.message_count if t.accepted is not None else None,
+            "g_sent": now_ms if t.accepted is not None else None,
+            "g_done": now_ms if d.final is not None else None,
         }
-        if t.accepted is not None:
-            values["message_count"] = t.accepted.message_count
-            values["sent_at"] = func.coalesce(messages.c.sent_at, now_ms)
-        if d.final is not None:
-            values["done_at"] = now_ms
-        guard = and_(messages.c.id == rec.pk, messages.c.version == rec.version)
-        if owner is not None:
-            guard = and_(guard, messages.c.lease_owner == owner)
-        result = await conn.execute(update(messages).where(guard).values(**values))
-        return bool(result.rowcount == 1)
 
     def _entails(
         self,
@@ -471,56 +564,66 @@ class SqlMessageStore:
         items = list(outcomes)
 
         async def unit(conn: AsyncConnection) -> list[bool]:
-            results = []
-            for o in items:
-                results.append(await self._settle_one(conn, o))
-            return results
+            return await self._settle_many(conn, items)
 
         return await self._writer.run(unit)
 
-    async def _settle_one(self, conn: AsyncConnection, o: ReceiptOutcome) -> bool:
-        if o.retry_at is not None:
-            await conn.execute(
-                update(receipts_inbox)
-                .where(receipts_inbox.c.id == o.inbox_id)
-                .values(next_try_at=to_ms(o.retry_at))
-            )
-            return True
-        inbox = (await conn.execute(select(receipts_inbox).where(receipts_inbox.c.id == o.inbox_id))).first()
-        if inbox is None:
-            return True
-        ref = (
-            await conn.execute(
-                select(channel_refs).where(
-                    channel_refs.c.channel == inbox.channel, channel_refs.c.ref == inbox.ref
-                )
-            )
-        ).first()
-        if o.transition is not None and not await self._apply_one(conn, o.transition, None):
-            # stale: look at it again right away, with fresh state
-            await conn.execute(
-                update(receipts_inbox)
-                .where(receipts_inbox.c.id == o.inbox_id)
-                .values(next_try_at=inbox.received_at)
-            )
-            return False
-        if ref is not None:
-            if STATUSES[inbox.status_id].is_success:
-                await conn.execute(
-                    update(channel_refs)
-                    .where(channel_refs.c.channel == inbox.channel, channel_refs.c.ref == inbox.ref)
-                    .values(delivered=True)
-                )
-            if o.late:
-                await conn.execute(
-                    update(attempts)
-                    .where(attempts.c.message_pk == ref.message_pk, attempts.c.step_index == ref.step_index)
-                    .values(
-                        late_status_id=inbox.status_id, late_error_id=inbox.error_id, late_at=inbox.done_at
+    async def _settle_many(self, conn: AsyncConnection, items: list[ReceiptOutcome]) -> list[bool]:
+        """Settle a batch of receipts in a constant number of statements (one executemany or one
+        `IN` per kind of write), not about five per receipt: each statement is a round trip that
+        every claim queued behind the writer waits for."""
+        ok = [True] * len(items)
+        retry = [{"b_id": o.inbox_id, "b_next": to_ms(o.retry_at)} for o in items if o.retry_at is not None]
+        settle = [i for i, o in enumerate(items) if o.retry_at is None]
+        inbox: dict[int, Any] = {}
+        for chunk in _chunks(sorted({items[i].inbox_id for i in settle})):
+            for row in await conn.execute(select(receipts_inbox).where(receipts_inbox.c.id.in_(chunk))):
+                inbox[row.id] = row
+        settle = [i for i in settle if items[i].inbox_id in inbox]  # gone already: nothing to do
+        refs: dict[tuple[str, str], Any] = {}
+        for chunk in _chunks(sorted({inbox[items[i].inbox_id].ref for i in settle})):
+            for row in await conn.execute(select(channel_refs).where(channel_refs.c.ref.in_(chunk))):
+                refs[(row.channel, row.ref)] = row
+        with_transition = [i for i in settle if items[i].transition is not None]
+        applied = await self._apply_many(
+            conn, [(t, None) for i in with_transition if (t := items[i].transition) is not None]
+        )
+        for i, done in zip(with_transition, applied, strict=True):
+            if not done:
+                ok[i] = False  # stale: look at it again right away, with fresh state
+                row = inbox[items[i].inbox_id]
+                retry.append({"b_id": row.id, "b_next": row.received_at})
+        delivered: list[dict[str, Any]] = []
+        late: list[dict[str, Any]] = []
+        gone: list[int] = []
+        for i in settle:
+            if not ok[i]:
+                continue
+            row = inbox[items[i].inbox_id]
+            ref = refs.get((row.channel, row.ref))
+            if ref is not None:
+                if STATUSES[row.status_id].is_success:
+                    delivered.append({"b_channel": row.channel, "b_ref": row.ref})
+                if items[i].late:
+                    late.append(
+                        {
+                            "b_pk": ref.message_pk,
+                            "b_step": ref.step_index,
+                            "b_status": row.status_id,
+                            "b_error": row.error_id,
+                            "b_at": row.done_at,
+                        }
                     )
-                )
-        await conn.execute(delete(receipts_inbox).where(receipts_inbox.c.id == o.inbox_id))
-        return True
+            gone.append(row.id)
+        if retry:
+            await conn.execute(_INBOX_RETRY, retry)
+        if delivered:
+            await conn.execute(_REF_DELIVERED, delivered)
+        if late:
+            await conn.execute(_LATE_RECEIPT, late)
+        for chunk in _chunks(gone):
+            await conn.execute(delete(receipts_inbox).where(receipts_inbox.c.id.in_(chunk)))
+        return ok
 
     # -- reports --------------------------------------------------------------------------
 
