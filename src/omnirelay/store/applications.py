@@ -57,6 +57,39 @@ def user_from_row(row: Any) -> MessengerUser:
     )
 
 
+async def register_user(
+    conn: AsyncConnection, user: MessengerUser, now_ms: int
+) -> tuple[MessengerUser, bool]:
+    """Register (application, psid) once, in the caller's transaction: the user as stored, and
+    whether it is new. A known user only has its last interaction moved to now."""
+    row = (
+        await conn.execute(
+            select(messenger_users).where(
+                messenger_users.c.application_key == user.application_key,
+                messenger_users.c.psid == user.psid,
+            )
+        )
+    ).first()
+    if row is not None:
+        await conn.execute(
+            update(messenger_users)
+            .where(messenger_users.c.user_key == row.user_key)
+            .values(last_interaction_at=now_ms)
+        )
+        return user_from_row(row), False
+    await conn.execute(
+        insert(messenger_users).values(
+            user_key=user.user_key,
+            application_key=user.application_key,
+            psid=user.psid,
+            phone_number=user.phone_number,
+            created_at=now_ms,
+            last_interaction_at=now_ms,
+        )
+    )
+    return user, True
+
+
 class SqlApplicationStore:
     def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
         self._engine = engine
@@ -182,32 +215,8 @@ class SqlApplicationStore:
         """Register (application, psid) once; returns the existing user when already known."""
 
         async def unit(conn: AsyncConnection) -> MessengerUser:
-            row = (
-                await conn.execute(
-                    select(messenger_users).where(
-                        messenger_users.c.application_key == user.application_key,
-                        messenger_users.c.psid == user.psid,
-                    )
-                )
-            ).first()
-            if row is not None:
-                await conn.execute(
-                    update(messenger_users)
-                    .where(messenger_users.c.user_key == row.user_key)
-                    .values(last_interaction_at=to_ms(now))
-                )
-                return user_from_row(row)
-            await conn.execute(
-                insert(messenger_users).values(
-                    user_key=user.user_key,
-                    application_key=user.application_key,
-                    psid=user.psid,
-                    phone_number=user.phone_number,
-                    created_at=to_ms(now),
-                    last_interaction_at=to_ms(now),
-                )
-            )
-            return user
+            registered, _ = await register_user(conn, user, to_ms(now))
+            return registered
 
         result: MessengerUser = await self._write(unit)
         return result

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.failover import Phase
 from omnirelay.domain.messages import Channel
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import MessengerUser, NewForward, Registration
+from omnirelay.store.applications import register_user
 from omnirelay.store.applications import user_from_row as _user
 from omnirelay.store.engine import reading
 from omnirelay.store.tables import attempts, channel_refs, forwards, messages, messenger_users, webhook_events
@@ -45,33 +46,7 @@ class SqlInboundStore:
                     dedupe_key=dedupe_key, application_key=user.application_key, received_at=now_ms
                 )
             )
-            row = (
-                await conn.execute(
-                    select(messenger_users).where(
-                        messenger_users.c.application_key == user.application_key,
-                        messenger_users.c.psid == user.psid,
-                    )
-                )
-            ).first()
-            if row is not None:
-                await conn.execute(
-                    update(messenger_users)
-                    .where(messenger_users.c.user_key == row.user_key)
-                    .values(last_interaction_at=now_ms)
-                )
-                registration = Registration(_user(row), is_new=False)
-            else:
-                await conn.execute(
-                    insert(messenger_users).values(
-                        user_key=user.user_key,
-                        application_key=user.application_key,
-                        psid=user.psid,
-                        phone_number=user.phone_number,
-                        created_at=now_ms,
-                        last_interaction_at=now_ms,
-                    )
-                )
-                registration = Registration(user, is_new=True)
+            registration = Registration(*await register_user(conn, user, now_ms))
             rows = [
                 {
                     "application_key": user.application_key,
