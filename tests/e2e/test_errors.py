@@ -154,3 +154,49 @@ async def test_health_ready_docs_openapi(server: RunningServer):
     assert "swagger" in (await server.client.get("/docs")).text.lower()
     metrics = await server.client.get("/metrics")
     assert metrics.status_code == 200 and "process_" in metrics.text
+
+
+async def test_send_routes_hide_the_traceback_too(
+    server: RunningServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    # the send routes are served before Starlette's stack (http/sends.py): same table, same logging
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    assert server.app.state.services is not None
+    monkeypatch.setattr(server.app.state.services.facebook, "send", broken)
+    with caplog.at_level(logging.ERROR):
+        r = await server.client.post(SEND, json=GOOD, headers=BASIC)
+    assert r.status_code == 500
+    assert exception_of(r) == {"messageId": "GENERAL_ERROR", "text": "Something went wrong"}
+    assert "secret internals" not in r.text
+    assert any(rec.exc_info and "secret internals" in str(rec.exc_info[1]) for rec in caplog.records)
+
+
+async def test_oversized_chunked_body(server: RunningServer):
+    # no Content-Length: the limit is enforced while the chunks arrive
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"from":"'
+        for _ in range(server.settings.max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = await server.client.post(
+        SEND, content=chunks(), headers={**BASIC, "content-type": "application/json"}
+    )
+    assert r.status_code == 413 and exception_of(r)["messageId"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_chunked_body_is_accepted(server: RunningServer):
+    import json
+
+    raw = json.dumps(GOOD).encode()
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for i in range(0, len(raw), 7):
+            yield raw[i : i + 7]
+
+    r = await server.client.post(
+        SEND, content=chunks(), headers={**BASIC, "content-type": "application/json"}
+    )
+    assert r.status_code == 200 and json_of(r)["status"]["name"] == "PENDING_ACCEPTED"

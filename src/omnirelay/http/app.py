@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from omnirelay.domain.errors import OmnirelayError
-from omnirelay.http import admin, errors, facebook, logs, messenger, omni, openapi
+from omnirelay.http import admin, errors, facebook, logs, messenger, omni, openapi, sends
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
 from omnirelay.http.types import HealthOut, ReadyOut, SessionIn, SessionOut
@@ -91,9 +93,37 @@ def counted_handler(
     return counting
 
 
+# The send routes, served as plain ASGI before the Starlette stack (see `sends`)
+SENDS: dict[str, sends.Core] = {
+    "/facebook/1/single": facebook.single,
+    "/omni/1/advanced": omni.send_advanced,
+    "/omni/1/text": omni.send_text,
+}
+
+
+class App(Starlette):
+    """Starlette, with `POST` on the send routes taken first by `sends.serve`."""
+
+    def __init__(self, *args: Any, count_requests: RequestCounter | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sends = {
+            path: sends.Route(core, count_requests(path, "POST") if count_requests is not None else None)
+            for path, core in SENDS.items()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            found = self._sends.get(scope["path"])
+            svc: Services | None = self.state.services
+            if found is not None and svc is not None:
+                await sends.serve(svc, found, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     svc: Services | None, lifespan: Lifespan | None = None, count_requests: RequestCounter | None = None
-) -> Starlette:
+) -> App:
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
@@ -125,7 +155,8 @@ def create_app(
     async def no_lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
 
-    app = Starlette(
+    app = App(
+        count_requests=count_requests,
         routes=routes,
         lifespan=lifespan or no_lifespan,
         exception_handlers={

@@ -15,12 +15,15 @@ T = TypeVar("T")
 _decoders: dict[type, msgspec.json.Decoder[object]] = {}
 
 
+def declared_too_large(content_length: str | None, limit: int) -> bool:
+    return content_length is not None and content_length.isdigit() and int(content_length) > limit
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     cached: bytes | None = getattr(request.state, "raw_body", None)
     if cached is not None:
         return cached
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared_too_large(request.headers.get("content-length"), limit):
         raise PayloadTooLarge()
     chunks: list[bytes] = []
     size = 0
@@ -34,15 +37,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     return raw
 
 
-def require_json(request: Request) -> None:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+def check_json(content_type: str | None) -> None:
+    if content_type == "application/json":
+        return
+    media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType()
 
 
+def require_json(request: Request) -> None:
+    check_json(request.headers.get("content-type"))
+
+
 async def decode(request: Request, type_: type[T], limit: int) -> T:
     require_json(request)
-    raw = await read_body(request, limit)
+    return decode_raw(await read_body(request, limit), type_)
+
+
+def decode_raw(raw: bytes, type_: type[T]) -> T:
     decoder = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)

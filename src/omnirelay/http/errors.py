@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -62,24 +63,39 @@ def error_body(message_id: str, text: str, validation: dict[str, list[str]] | No
     return _encoder.encode({"requestError": {"serviceException": exc}})
 
 
-def error_response(exc: OmnirelayError) -> Response:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A JSON answer before it is a Starlette `Response` or plain ASGI messages."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    def response(self) -> Response:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers}
+        return Response(self.body, self.status, headers, media_type="application/json")
+
+
+INTERNAL = Answer(500, error_body("GENERAL_ERROR", "Something went wrong"))
+
+
+def answer(exc: OmnirelayError) -> Answer:
     for cls, status, message_id in TABLE:
         if isinstance(exc, cls):
             validation = (
                 {exc.field: [exc.problem]} if isinstance(exc, ValidationFailed) and exc.field else None
             )
             headers = (
-                {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+                ((b"retry-after", str(max(1, round(exc.retry_after_s))).encode()),)
                 if isinstance(exc, RateLimited)
-                else None
+                else ()
             )
-            return Response(
-                error_body(message_id, exc.message, validation),
-                status,
-                headers,
-                media_type="application/json",
-            )
-    return internal_error()
+            return Answer(status, error_body(message_id, exc.message, validation), headers)
+    return INTERNAL
+
+
+def error_response(exc: OmnirelayError) -> Response:
+    return answer(exc).response()
 
 
 def status_of(exc: Exception) -> int:
@@ -94,7 +110,7 @@ def status_of(exc: Exception) -> int:
 
 
 def internal_error() -> Response:
-    return Response(error_body("GENERAL_ERROR", "Something went wrong"), 500, media_type="application/json")
+    return INTERNAL.response()
 
 
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)

@@ -15,10 +15,10 @@ from omnirelay.domain.messages import (
     SenderAction,
     check_facebook_content,
 )
-from omnirelay.http.body import decode
-from omnirelay.http.context import account, json_response, pull_reports, services
-from omnirelay.http.idempotency import idempotent
-from omnirelay.http.types import FacebookMessageIn, FacebookSingleIn, FacebookSingleOut, StatusOut
+from omnirelay.http.body import decode_raw
+from omnirelay.http.context import Services, pull_reports
+from omnirelay.http.sends import via_starlette
+from omnirelay.http.types import FacebookMessageIn, FacebookSingleIn, FacebookSingleOut, StatusOut, encoder
 from omnirelay.ports import Api
 from omnirelay.services.reports import status_json
 
@@ -45,17 +45,12 @@ def content_from(message: FacebookMessageIn, prefix: str) -> FacebookContent:
     return content
 
 
-async def send_single(request: Request) -> Response:
-    account_id = await account(request)
-    return await idempotent(request, account_id, lambda: _send_single(request, account_id))
-
-
-async def _send_single(request: Request, account_id: int) -> Response:
-    svc = services(request)
-    body = await decode(request, FacebookSingleIn, svc.max_body_bytes)
+async def single(svc: Services, account_id: int, raw: bytes) -> bytes:
+    """`POST /facebook/1/single` once authenticated (served by `sends`)."""
+    body = decode_raw(raw, FacebookSingleIn)
     content = content_from(body.message, "message")
     result = await svc.facebook.send(account_id, body.from_, body.to, content)
-    return json_response(
+    return encoder.encode(
         FacebookSingleOut(
             to=result.to,
             status=StatusOut(**status_json(result.status)),
@@ -63,6 +58,10 @@ async def _send_single(request: Request, account_id: int) -> Response:
             messageId=result.message_id,
         )
     )
+
+
+async def send_single(request: Request) -> Response:
+    return await via_starlette(request, single)
 
 
 async def reports(request: Request) -> Response:

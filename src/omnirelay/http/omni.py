@@ -14,9 +14,9 @@ from omnirelay.domain.failover import MAX_VALIDITY_S, clamp_validity_s
 from omnirelay.domain.messages import FacebookContent, FacebookKind, SmsContent, check_facebook_content
 from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.times import parse_time
-from omnirelay.http.body import decode
-from omnirelay.http.context import account, int_param, json_response, pull_reports, services
-from omnirelay.http.idempotency import idempotent
+from omnirelay.http.body import decode, decode_raw
+from omnirelay.http.context import Services, account, int_param, json_response, pull_reports, services
+from omnirelay.http.sends import via_starlette
 from omnirelay.http.types import (
     DestinationIn,
     FacebookOmniIn,
@@ -31,6 +31,7 @@ from omnirelay.http.types import (
     StatusOut,
     StepOut,
     ToIn,
+    encoder,
 )
 from omnirelay.ports import Api
 from omnirelay.services.omni import OmniDestination, OmniRequest, OmniResult
@@ -162,8 +163,8 @@ def send_at(raw: str | None) -> datetime | None:
         ) from None
 
 
-def render(result: OmniResult) -> Response:
-    return json_response(
+def render(result: OmniResult) -> bytes:
+    return encoder.encode(
         OmniOut(
             messages=[
                 OmniMessageOut(ToIn(**m.to), StatusOut(**status_json(m.status)), m.message_id)
@@ -175,13 +176,12 @@ def render(result: OmniResult) -> Response:
 
 
 async def advanced(request: Request) -> Response:
-    account_id = await account(request)
-    return await idempotent(request, account_id, lambda: _advanced(request, account_id))
+    return await via_starlette(request, send_advanced)
 
 
-async def _advanced(request: Request, account_id: int) -> Response:
-    svc = services(request)
-    body = await decode(request, OmniAdvancedIn, svc.max_body_bytes)
+async def send_advanced(svc: Services, account_id: int, raw: bytes) -> bytes:
+    """`POST /omni/1/advanced` once authenticated (served by `sends`)."""
+    body = decode_raw(raw, OmniAdvancedIn)
     if body.notifyContentType not in (None, "application/json"):
         raise ValidationFailed(field="notifyContentType", problem="only application/json is supported")
     sms: SmsIn | None = body.sms
@@ -209,13 +209,12 @@ async def _advanced(request: Request, account_id: int) -> Response:
 
 
 async def text(request: Request) -> Response:
-    account_id = await account(request)
-    return await idempotent(request, account_id, lambda: _text(request, account_id))
+    return await via_starlette(request, send_text)
 
 
-async def _text(request: Request, account_id: int) -> Response:
-    svc = services(request)
-    body = await decode(request, OmniTextIn, svc.max_body_bytes)
+async def send_text(svc: Services, account_id: int, raw: bytes) -> bytes:
+    """`POST /omni/1/text` once authenticated (served by `sends`)."""
+    body = decode_raw(raw, OmniTextIn)
     if not body.text:
         raise ValidationFailed(field="text", problem="must not be empty")
     req = OmniRequest(
