@@ -1,9 +1,9 @@
 """The server under test, started by the bench in its own process.
 
 `python -m bench.server --port P --data-dir D [--setup …]` runs omnirelay exactly as
-`omnirelay serve` does (the same `Gateway`, app factory and uvicorn configuration: uvloop,
-httptools, one worker, lifespan on, no access log) and then applies a benchmark set-up to the
-in-process sandbox simulators:
+`omnirelay serve` does (the same `build_app` and uvicorn configuration: uvloop, httptools, one
+worker, lifespan on, no access log, requests counted per route) and then applies a benchmark set-up
+to the in-process sandbox simulators:
 
 * `plain`: the sandbox as shipped;
 * `intake`: the sandbox with the dispatcher loop stopped, so that accepted messages stay queued
@@ -24,20 +24,17 @@ several Pages, as a deployment sending more than that through Messenger would.
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
 
 from bench.harness import page_scenario_key
 from omnirelay import logs
 from omnirelay import sandbox_data as sandbox
-from omnirelay.bootstrap import Gateway
+from omnirelay.bootstrap import Gateway, build_app
 from omnirelay.config import Settings
-from omnirelay.http.app import create_app
 from omnirelay.ports import MessengerApplication
 from omnirelay.services.scenarios import ScenarioChange
 
@@ -74,14 +71,10 @@ async def add_pages(gateway: Gateway, count: int) -> None:
         )
 
 
-def omnirelay_app(settings: Settings, setup: str, pages: int = 0) -> Starlette:
-    gateway = Gateway(settings)
+def setup_hook(setup: str, pages: int) -> Callable[[Gateway], Awaitable[None]]:
+    """What `build_app` runs once the gateway is up, for a benchmark set-up."""
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await gateway.start()
-        app.state.services = gateway.services
-        app.state.gateway = gateway
+    async def after_start(gateway: Gateway) -> None:
         if pages:
             await add_pages(gateway, pages)
         if setup == "never-deliver":
@@ -94,12 +87,8 @@ def omnirelay_app(settings: Settings, setup: str, pages: int = 0) -> Starlette:
         elif setup == "smsc-down":
             assert gateway.smsc_simulator is not None
             await gateway.smsc_simulator.stop()
-        try:
-            yield
-        finally:
-            await gateway.stop()
 
-    return create_app(None, lifespan)
+    return after_start
 
 
 def main() -> None:
@@ -120,7 +109,7 @@ def main() -> None:
             overrides["log_level"] = args.log_level
         settings = Settings(**overrides)
         logs.configure(settings.log_level, settings.log_json)
-        app = omnirelay_app(settings, args.setup, args.pages)
+        app = build_app(settings, setup_hook(args.setup, args.pages))
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -35,7 +35,7 @@ from omnirelay.ports import (
     Transition,
 )
 from omnirelay.store import codec
-from omnirelay.store.engine import reading
+from omnirelay.store.engine import RowInsert, reading
 from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
 from omnirelay.store.writer import Writer
 
@@ -170,6 +170,79 @@ _LATE_RECEIPT = (
 )
 
 
+_MESSAGE_INSERT = RowInsert(
+    messages,
+    (
+        "account_id",
+        "message_id",
+        "bulk_id",
+        "api",
+        "to_json",
+        "plan",
+        "phase",
+        "step_index",
+        "tries",
+        "step_deadline",
+        "next_action_at",
+        "lease_owner",
+        "lease_expires_at",
+        "version",
+        "status_id",
+        "error_id",
+        "channel",
+        "sent_to",
+        "sent_from",
+        "text",
+        "message_count",
+        "created_at",
+        "sent_at",
+        "done_at",
+        "notify_url",
+        "callback_data",
+        "intermediate_report",
+        "notify",
+    ),
+)
+
+
+def _message_values(m: NewMessage) -> tuple[Any, ...]:
+    """A new message's row, in `_MESSAGE_INSERT.columns` order."""
+    s = m.state
+    first = m.plan[0] if m.plan else None
+    final = m.final_report is not None
+    created = to_ms(m.created_at)
+    return (
+        m.account_id,
+        m.message_id,
+        m.bulk_id,
+        m.api.value,
+        codec.encode(m.to),
+        codec.encode(m.plan),
+        s.phase.value,
+        s.step_index,
+        s.tries,
+        to_ms(s.step_deadline),
+        _ms(s.next_action_at),
+        None,
+        None,
+        0,
+        m.status.id,
+        m.error.id,
+        first.channel.value if first else None,
+        first.to if first else None,
+        first.sender if first else None,
+        m.text,
+        1 if final else 0,
+        created,
+        None,
+        created if final else None,
+        m.notify_url,
+        m.callback_data,
+        m.intermediate_report,
+        m.notify,
+    )
+
+
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
     """`IN` lists of at most `_GUARD_CHUNK` values (bound parameters stay far below the drivers' limits)."""
     return [values[i : i + _GUARD_CHUNK] for i in range(0, len(values), _GUARD_CHUNK)]
@@ -228,50 +301,15 @@ class SqlMessageStore:
             for i, m in enumerate(items):
                 if m.account_id == account_id and m.message_id in used:
                     ok[i] = False
-        plain = [self._row(m) for i, m in enumerate(items) if ok[i] and m.final_report is None]
-        if plain:
-            await conn.execute(insert(messages), plain)
+        await _MESSAGE_INSERT.run(
+            conn, [_message_values(m) for i, m in enumerate(items) if ok[i] and m.final_report is None]
+        )
         for i, m in enumerate(items):
             if ok[i] and m.final_report is not None:
-                pk = (
-                    await conn.execute(insert(messages).returning(messages.c.id), self._row(m))
-                ).scalar_one()
+                row = dict(zip(_MESSAGE_INSERT.columns, _message_values(m), strict=True))
+                pk = (await conn.execute(insert(messages).returning(messages.c.id), row)).scalar_one()
                 await self._insert_report(conn, pk=pk, owner=m, report=m.final_report, now=m.created_at)
         return ok
-
-    @staticmethod
-    def _row(m: NewMessage) -> dict[str, Any]:
-        s = m.state
-        return {
-            "account_id": m.account_id,
-            "message_id": m.message_id,
-            "bulk_id": m.bulk_id,
-            "api": m.api.value,
-            "to_json": codec.encode(m.to),
-            "plan": codec.encode(m.plan),
-            "phase": s.phase.value,
-            "step_index": s.step_index,
-            "tries": s.tries,
-            "step_deadline": to_ms(s.step_deadline),
-            "next_action_at": _ms(s.next_action_at),
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "version": 0,
-            "status_id": m.status.id,
-            "error_id": m.error.id,
-            "channel": m.plan[0].channel.value if m.plan else None,
-            "sent_to": m.plan[0].to if m.plan else None,
-            "sent_from": m.plan[0].sender if m.plan else None,
-            "text": m.text,
-            "message_count": 0 if m.final_report is None else 1,
-            "created_at": to_ms(m.created_at),
-            "sent_at": None,
-            "done_at": to_ms(m.created_at) if m.final_report is not None else None,
-            "notify_url": m.notify_url,
-            "callback_data": m.callback_data,
-            "intermediate_report": m.intermediate_report,
-            "notify": m.notify,
-        }
 
     # -- dispatching ----------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ class Writer:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # The writer keeps one connection: no pool checkout (PostgreSQL: no ping) and no reset on
+        # return per batch, each a round trip. Dropped after a failure, opened again by the next batch.
+        self._conn: AsyncConnection | None = None
 
     async def start(self) -> None:
         if self._task is None:
@@ -76,6 +79,15 @@ class Writer:
             fut = self._queue.get_nowait().fut
             if not fut.done():
                 fut.set_exception(StorageUnavailable("shutting down"))
+        await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(
+                Exception
+            ):  # a broken connection may fail to close: it is dropped anyway
+                await conn.close()
 
     async def run(self, unit: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self._task is None:
@@ -108,6 +120,7 @@ class Writer:
         try:
             results = await self._transaction(batch)
         except Exception as exc:  # noqa: BLE001 - every caller must get an answer
+            await self._drop_connection()
             if not _is_unavailable(exc) and isinstance(exc, DBAPIError) and not await reachable(self._engine):
                 exc = StorageUnavailable(f"database unreachable: {type(exc.orig).__name__}")
             if _is_unavailable(exc) or len(batch) == 1:
@@ -118,6 +131,7 @@ class Writer:
                 try:
                     (result,) = await self._transaction([item])
                 except Exception as one_exc:  # noqa: BLE001 - isolates the faulty unit
+                    await self._drop_connection()
                     self._fail([item], one_exc)
                 else:
                     if not item.fut.done():
@@ -129,7 +143,10 @@ class Writer:
 
     async def _transaction(self, entries: list[_Entry]) -> list[Any]:
         results: list[Any] = []
-        async with self._engine.begin() as conn:
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        conn = self._conn
+        async with conn.begin():
             i = 0
             while i < len(entries):
                 entry = entries[i]
