@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from datetime import timedelta
 
+import msgspec
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -304,7 +305,7 @@ async def test_report_filters(store: SqlMessageStore, clock: FakeClock):
 async def test_claim_only_takes_due_messages(store: SqlMessageStore, clock: FakeClock):
     scheduled = failover.start(PLAN, clock.now(), clock.now() + timedelta(minutes=5))
     await store.insert_messages(
-        [replace(new_message(clock, "later"), state=scheduled), new_message(clock, "now")]
+        [msgspec.structs.replace(new_message(clock, "later"), state=scheduled), new_message(clock, "now")]
     )
     assert [r.message_id for r in await store.claim_due(clock.now(), "n", 3600, 10)] == ["now"]
     clock.advance(301)

@@ -92,8 +92,12 @@ async def _read(receive: Receive, headers: Mapping[str, str], limit: int) -> byt
             return b"".join(chunks)
 
 
+# the request headers `accept` and `_read` look at (ASGI gives names in lower case)
+_WANTED = frozenset((b"authorization", b"content-type", b"content-length", b"idempotency-key"))
+
+
 async def serve(svc: Services, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
     try:
         answer = await accept(svc, headers, lambda limit: _read(receive, headers, limit), route.core)
     except _Disconnected:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+
+import msgspec
 
 from omnirelay.domain import failover
 from omnirelay.domain.failover import MAX_VALIDITY_S, PlannedStep
@@ -35,8 +36,7 @@ TEXT_LIMIT = 640
 _PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 
 
-@dataclass(frozen=True, slots=True)
-class SingleResult:
+class SingleResult(msgspec.Struct, frozen=True):
     to: str
     status: Status
     message_id: str

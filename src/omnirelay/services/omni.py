@@ -9,9 +9,10 @@ Everything the request accepts is committed in one transaction before the answer
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from omnirelay.domain import failover, phones
 from omnirelay.domain.errors import ValidationFailed
@@ -35,16 +36,14 @@ from omnirelay.services.scenarios import Scenarios
 MAX_SCHEDULE = timedelta(days=180)
 
 
-@dataclass(frozen=True, slots=True)
-class OmniDestination:
+class OmniDestination(msgspec.Struct, frozen=True):
     to: dict[str, Any]  # echoed as sent
     phone_number: str | None = None
     facebook_user_key: str | None = None
     message_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OmniRequest:
+class OmniRequest(msgspec.Struct, frozen=True):
     destinations: tuple[OmniDestination, ...]
     scenario_key: str | None = None
     bulk_id: str | None = None
@@ -59,17 +58,15 @@ class OmniRequest:
     notify: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class OmniMessageResult:
+class OmniMessageResult(msgspec.Struct, frozen=True):
     to: dict[str, Any]
     status: Status
     message_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class OmniResult:
+class OmniResult(msgspec.Struct, frozen=True):
     bulk_id: str | None
-    messages: list[OmniMessageResult] = field(default_factory=list)
+    messages: list[OmniMessageResult] = msgspec.field(default_factory=list)
 
 
 class OmniSend:
