@@ -55,8 +55,8 @@ def main() -> None:
         "--e2e-pages",
         type=int,
         default=4,
-        help="Messenger Pages the end-to-end load is spread over (Meta paces each at 250/s); 0: the one "
-        "sandbox Page",
+        help="simulated Messenger Pages the end-to-end load is spread over (Meta paces each at 250/s); "
+        "0: one Page",
     )
     parser.add_argument(
         "--backlog", type=int, default=None, help="queued messages for the memory figure (default 1M)"

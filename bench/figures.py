@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -12,12 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from bench.harness import (
+    BENCH_HEADERS,
     HEADERS,
     LOAD_CPU,
     ROOT,
@@ -27,8 +30,8 @@ from bench.harness import (
     database,
     free_port,
     log,
-    page_scenario_key,
     percentile,
+    production,
     server,
     wrk,
 )
@@ -152,7 +155,9 @@ class E2eFigures:
     total: int = 0
 
 
-async def paced_send(base: str, bodies: list[bytes], interval_s: float) -> None:
+async def paced_send(
+    base: str, bodies: list[bytes], interval_s: float, headers: dict[str, str] = HEADERS
+) -> None:
     """Open loop: one request every `interval_s`, whatever the previous answers' latency."""
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=64)) as client:
         tasks = []
@@ -162,21 +167,35 @@ async def paced_send(base: str, bodies: list[bytes], interval_s: float) -> None:
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(
-                asyncio.create_task(client.post(base + "/omni/1/advanced", content=body, headers=HEADERS))
+                asyncio.create_task(client.post(base + "/omni/1/advanced", content=body, headers=headers))
             )
         for r in await asyncio.gather(*tasks):
             r.raise_for_status()
 
 
+@contextlib.contextmanager
+def on_cpu(cpu: str) -> Iterator[None]:
+    """This process (the load generator) pinned to `cpu` for the block."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(cpu)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def e2e(
     backends: list[str], runs: int, n: int, rate: float, batch: int = 100, tag: str = "e2e", pages: int = 0
 ) -> dict[str, E2eFigures]:
-    """`pages` > 0: the requests go round-robin to that many Pages' scenarios (`--pages`), else all
-    through the sandbox's default scenario and its one Page."""
+    """The gateway in production mode, alone on CPU 0, the Graph API and SMSC simulators in their
+    own processes on CPU 1 (`harness.production`), the paced sender in this process, pinned to CPU 1
+    while it sends. `pages` > 0: that many simulated Pages, the requests round-robin over their
+    scenarios; 0: one Page, through the account's default scenario."""
     out: dict[str, E2eFigures] = {}
     for backend in backends:
         figs = out[backend] = E2eFigures()
-        with database(backend) as db, server(db, pin=None, ready=True, pages=pages) as srv:
+        with database(backend) as db, production(db, pages) as prod:
+            srv = prod.gateway
             for run in range(runs):
                 prefix = f"{tag}{run}-"
                 bodies = [
@@ -184,11 +203,12 @@ def e2e(
                         run * n + k,
                         min(batch, n - k),
                         bulk_id=f"{prefix}{k}",
-                        **({"scenarioKey": page_scenario_key(k // batch % pages)} if pages else {}),
+                        **({"scenarioKey": prod.scenarios[k // batch % pages]} if pages else {}),
                     )
                     for k in range(0, n, batch)
                 ]
-                asyncio.run(paced_send(srv.base, bodies, batch / rate))
+                with on_cpu(LOAD_CPU):
+                    asyncio.run(paced_send(srv.base, bodies, batch / rate, BENCH_HEADERS))
                 where = f"bulk_id LIKE '{prefix}%'"
                 done = wait_done(db, where, n, 120)
                 rows = db.query(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from omnirelay.sandbox.graph import numbered_pages
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -175,11 +178,6 @@ def database(kind: str) -> Iterator[Database]:
 # -- servers ----------------------------------------------------------------------------------
 
 
-def page_scenario_key(i: int) -> str:
-    """The scenario `bench.server --pages` creates for its i-th extra Page."""
-    return f"BENCHPAGE{i:03d}"
-
-
 @dataclass
 class Server:
     proc: subprocess.Popen[bytes]
@@ -205,7 +203,6 @@ def server(
     pin: str | None = SERVER_CPU,
     ready: bool = False,
     log_level: str | None = None,
-    pages: int = 0,
 ) -> Iterator[Server]:
     """Start the server under test (`db` None: the ceiling) and stop it afterwards."""
     port = free_port()
@@ -219,8 +216,6 @@ def server(
         cmd += ["--data-dir", str(db.data_dir), "--setup", setup]
         if log_level:
             cmd += ["--log-level", log_level]
-        if pages:
-            cmd += ["--pages", str(pages)]
         if db.url:
             env["OMNIRELAY_DATABASE_URL"] = db.url
         log_dir = db.data_dir
@@ -240,6 +235,182 @@ def server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# -- production mode: the gateway alone, the simulators in their own processes ----------------
+
+OPERATOR_TOKEN = "omnirelay-bench-operator-token-0123456789"  # a local secret of >= 16 characters
+BENCH_USER = ("bench", "bench password")
+BENCH_HEADERS = {
+    "Authorization": "Basic " + base64.b64encode(":".join(BENCH_USER).encode()).decode(),
+    "Content-Type": "application/json",
+}
+SMSC_USER = ("bench", "benchpw")  # SMPP: system_id up to 15, password up to 8 characters
+SMS_SENDER = "InfoSMS"
+CONNECTOR = "bench"
+SIMULATOR_CPU = LOAD_CPU
+
+
+@dataclass
+class Production:
+    """omnirelay serving in production mode, provisioned through its own API, and the simulators."""
+
+    gateway: Server
+    scenarios: list[str]  # one per simulated Page; the first is the account's default
+    graph: subprocess.Popen[bytes]
+    smsc: subprocess.Popen[bytes]
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def _process(
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process, logging to `log_path`; SIGINT (then SIGKILL after 30 s) when the block ends."""
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def _wait_listening(
+    proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout_s: float = 30.0
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listening on {port}: {log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def _ok(r: httpx.Response) -> dict[str, Any]:
+    if r.status_code != 200:
+        raise RuntimeError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:500]}")
+    out: dict[str, Any] = r.json()
+    return out
+
+
+@contextlib.contextmanager
+def production(db: Database, pages: int, *, receipt_delay_s: float = 0.2) -> Iterator[Production]:
+    """`omnirelay serve --no-sandbox` alone on CPU 0 (settings through OMNIRELAY_* variables), and
+    `omnirelay sandbox smsc` and `omnirelay sandbox graph --pages` in their own processes on CPU 1.
+    Provisioned as an operator would: the account with `omnirelay accounts create`, then through
+    the HTTP API one Messenger application per simulated Page (`numbered_page`) with a scenario
+    FACEBOOK (that application) then SMS, an SMPP connector to the SMSC simulator and its default
+    route. Every process is stopped when the block ends, whatever happened."""
+    pages = max(1, pages)
+    ports: set[int] = set()
+    while len(ports) < 3:
+        ports.add(free_port())
+    gw_port, graph_port, smsc_port = sorted(ports)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIRELAY_")}
+    env |= {
+        "OMNIRELAY_SANDBOX": "false",
+        "OMNIRELAY_HOST": "127.0.0.1",
+        "OMNIRELAY_PORT": str(gw_port),
+        "OMNIRELAY_DATA_DIR": str(db.data_dir),
+        "OMNIRELAY_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        "OMNIRELAY_GRAPH_BASE_URL": f"http://127.0.0.1:{graph_port}",
+    }
+    if db.url:
+        env["OMNIRELAY_DATABASE_URL"] = db.url
+    omnirelay = [sys.executable, "-m", "omnirelay"]
+    subprocess.run(
+        [*omnirelay, "accounts", "create", BENCH_USER[0], "--password", BENCH_USER[1]],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    on_simulator_cpu = ["taskset", "-c", SIMULATOR_CPU]
+    smsc_cmd = [*on_simulator_cpu, *omnirelay, "sandbox", "smsc", "--port", str(smsc_port)]
+    smsc_cmd += ["--system-id", SMSC_USER[0], "--password", SMSC_USER[1]]
+    smsc_cmd += ["--receipt-delay-s", f"{receipt_delay_s:g}"]
+    gw_cmd = ["taskset", "-c", SERVER_CPU, *omnirelay, "serve", "--no-sandbox"]
+    gw_url = f"http://127.0.0.1:{gw_port}"
+    graph_cmd = [*on_simulator_cpu, *omnirelay, "sandbox", "graph", "--port", str(graph_port)]
+    graph_cmd += ["--omnirelay-url", gw_url, "--pages", str(pages)]
+    logs = {name: db.data_dir / f"{name}.log" for name in ("smsc", "graph", "server")}
+    with (
+        _process(smsc_cmd, logs["smsc"]) as smsc,
+        _process(graph_cmd, logs["graph"]) as graph,
+        _process(gw_cmd, logs["server"], env) as gw,
+    ):
+        _wait_listening(smsc, smsc_port, logs["smsc"])
+        _wait_listening(graph, graph_port, logs["graph"])
+        srv = Server(gw, gw_port, logs["server"])
+        _wait_up(srv, "/health")
+        scenarios = _provision(srv.base, pages, smsc_port)
+        log(
+            f"production: gateway pid {gw.pid} on CPU {SERVER_CPU}; graph pid {graph.pid} ({pages} Pages) "
+            f"and SMSC pid {smsc.pid} on CPU {SIMULATOR_CPU}"
+        )
+        yield Production(srv, scenarios, graph, smsc)
+    # `_process` stops them in reverse order: the gateway first, then the simulators
+
+
+def _provision(base: str, pages: int, smsc_port: int) -> list[str]:
+    """Applications, scenarios, the connector and its route, through the API; the scenario keys."""
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    scenarios = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for i, page in enumerate(numbered_pages(pages)):
+            app = _ok(
+                client.post(
+                    "/facebook/1/applications",
+                    json={
+                        "name": f"Bench page {i}",
+                        "pageId": page.page_id,
+                        "pageAccessToken": page.access_token,
+                        "appSecret": page.app_secret,
+                    },
+                    headers=BENCH_HEADERS,
+                )
+            )
+            flow = [{"from": app["key"], "channel": "FACEBOOK"}, {"from": SMS_SENDER, "channel": "SMS"}]
+            scenario = _ok(
+                client.post(
+                    "/omni/1/scenarios",
+                    json={"name": f"Bench page {i}", "flow": flow, "default": i == 0},
+                    headers=BENCH_HEADERS,
+                )
+            )
+            scenarios.append(str(scenario["key"]))
+        connector = {
+            "name": CONNECTOR,
+            "host": "127.0.0.1",
+            "port": smsc_port,
+            "systemId": SMSC_USER[0],
+            "password": SMSC_USER[1],
+            "window": 50,  # as the sandbox's connector
+            "reconnectMinS": 0.2,
+            "reconnectMaxS": 5.0,
+        }
+        _ok(client.post("/admin/1/connectors", json=connector, headers=operator))
+        _ok(client.post("/admin/1/routes", json={"connector": CONNECTOR}, headers=operator))
+        deadline = time.monotonic() + 30
+        while True:
+            r = client.get("/ready")
+            if r.status_code == 200 and r.json()["checks"].get(f"smpp:{CONNECTOR}"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the SMPP connector did not bind: {r.text}")
+            time.sleep(0.1)
+    return scenarios
 
 
 def _wait_up(srv: Server, path: str, timeout_s: float = 60.0) -> None:

@@ -13,9 +13,6 @@ to the in-process sandbox simulators:
   FACEBOOK step addressed to that user key waits for its validity period to expire;
 * `smsc-down`: the SMSC simulator is stopped, so every SMS waits, queued, for a bind.
 
-`--pages N` adds N Messenger applications on their own simulated Pages, with a scenario each
-(`BENCHPAGE000`…): Meta paces a Page at 250 calls/s, so the end-to-end figure spreads its load over
-several Pages, as a deployment sending more than that through Messenger would.
 
 `--ceiling` serves `bench.ceiling:app` with the same uvicorn configuration instead.
 `OMNIRELAY_DATABASE_URL` picks PostgreSQL, as for `omnirelay serve`.
@@ -30,53 +27,16 @@ from typing import Any
 
 import uvicorn
 
-from bench.harness import page_scenario_key
 from omnirelay import logs
 from omnirelay import sandbox_data as sandbox
 from omnirelay.bootstrap import Gateway, build_app
 from omnirelay.config import Settings
-from omnirelay.ports import MessengerApplication
-from omnirelay.services.scenarios import ScenarioChange
 
 
-async def add_pages(gateway: Gateway, count: int) -> None:
-    """`count` more Messenger applications, each on its own simulated Page, and for each a scenario
-    FACEBOOK (that application) then SMS, keyed `page_scenario_key(i)`: Meta paces every Page at 250
-    calls/s, so a gateway that sends more than that through Messenger serves several Pages."""
-    assert gateway.accounts is not None and gateway.applications is not None
-    assert gateway.services is not None and gateway.graph_simulator is not None
-    found = await gateway.accounts.account_by_username(sandbox.USERNAME)
-    assert found is not None
-    now = gateway.clock.now()
-    for i in range(count):
-        app = MessengerApplication(
-            f"BenchApplication{i:03d}",
-            found[0],
-            f"Bench application {i}",
-            f"3000000000{i:05d}",
-            sandbox.PAGE_TOKEN,
-            sandbox.APP_SECRET,
-            sandbox.VERIFY_TOKEN,
-        )
-        await gateway.applications.create_application(app, now)
-        gateway.graph_simulator.add_page(
-            app.page_id,
-            app.page_access_token,
-            app.app_secret,
-            f"{gateway.public_url()}/webhooks/facebook/{app.key}",
-        )
-        flow: list[tuple[str | None, str | None]] = [(app.key, "FACEBOOK"), (sandbox.SMS_SENDER, "SMS")]
-        await gateway.services.scenarios.create(
-            found[0], ScenarioChange(f"Bench page {i}", flow), key=page_scenario_key(i)
-        )
-
-
-def setup_hook(setup: str, pages: int) -> Callable[[Gateway], Awaitable[None]]:
+def setup_hook(setup: str) -> Callable[[Gateway], Awaitable[None]]:
     """What `build_app` runs once the gateway is up, for a benchmark set-up."""
 
     async def after_start(gateway: Gateway) -> None:
-        if pages:
-            await add_pages(gateway, pages)
         if setup == "never-deliver":
             assert gateway.graph_simulator is not None
             gateway.graph_simulator.set_never_deliver(sandbox.PAGE_ID, sandbox.PSID)
@@ -97,7 +57,6 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("./data"))
     parser.add_argument("--setup", choices=["plain", "intake", "never-deliver", "smsc-down"], default="plain")
     parser.add_argument("--ceiling", action="store_true")
-    parser.add_argument("--pages", type=int, default=0, help="more Messenger Pages (see add_pages)")
     parser.add_argument("--log-level", default=None)
     args = parser.parse_args()
     app: Any
@@ -109,7 +68,7 @@ def main() -> None:
             overrides["log_level"] = args.log_level
         settings = Settings(**overrides)
         logs.configure(settings.log_level, settings.log_json)
-        app = build_app(settings, setup_hook(args.setup, args.pages))
+        app = build_app(settings, setup_hook(args.setup))
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

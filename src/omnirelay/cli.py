@@ -318,6 +318,9 @@ def sandbox_smsc(
     port: Annotated[int, typer.Option(help="port to listen on")] = 2775,
     system_id: Annotated[str, typer.Option(help="the system_id ESMEs bind with")] = "omnirelay",
     password: Annotated[str, typer.Option(help="the password ESMEs bind with")] = "sandbox",  # noqa: S107
+    receipt_delay_s: Annotated[
+        float, typer.Option(min=0, help="seconds from a submit_sm to its delivery receipt")
+    ] = 0.05,
 ) -> None:
     """Run the SMSC simulator (SMPP v3.4 server with the sandbox rules) until interrupted."""
     from omnirelay import logs
@@ -325,7 +328,7 @@ def sandbox_smsc(
 
     logs.configure("INFO", False)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_smsc(host, port, system_id, password))
+        asyncio.run(run_smsc(host, port, system_id, password, receipt_delay_s=receipt_delay_s))
 
 
 @sandbox_app.command("graph")
@@ -335,21 +338,33 @@ def sandbox_graph(
     omnirelay_url: Annotated[
         str, typer.Option(help="where the simulated pages send their webhooks")
     ] = "http://127.0.0.1:8080",
+    pages: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=99_999,
+            help="more simulated Pages, numbered 0 to N-1: Page i has id 3000000000{i:05d}, access "
+            "token sim-page-token-{i:05d} and app secret sim-app-secret-{i:05d}; they have no users, "
+            "so every send to them is refused (no matching user) and they post no webhooks",
+        ),
+    ] = 0,
 ) -> None:
-    """Run the Graph API simulator with the sandbox pages and user until interrupted."""
+    """Run the Graph API simulator with the sandbox pages and user (and `--pages` more) until
+    interrupted."""
     from omnirelay import logs
     from omnirelay import sandbox_data as demo
-    from omnirelay.sandbox.graph import SimulatedPage, SimulatedUser, run_graph
+    from omnirelay.sandbox.graph import SimulatedPage, SimulatedUser, numbered_pages, run_graph
 
     logs.configure("INFO", False)
     base = omnirelay_url.rstrip("/")
-    pages = [
+    simulated = [
         SimulatedPage(a.page_id, a.page_access_token, a.app_secret, f"{base}/webhooks/facebook/{a.key}")
         for a in demo.applications(0)
     ]
+    simulated += numbered_pages(pages)
     users = [SimulatedUser(demo.PAGE_ID, demo.PSID)]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_graph(host, port, pages=pages, users=users))
+        asyncio.run(run_graph(host, port, pages=simulated, users=users))
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ SMS_SENDER = "InfoSMS"
 SMSC_SYSTEM_ID = "omnirelay"
 SMSC_PASSWORD = "sandbox"  # noqa: S105 - the simulator's local credential
 PAGE_TOKEN = "sandbox-page-token"  # noqa: S105 - only valid against the local Graph simulator
+# each Page its own token: the simulator finds a Page by the token a send carries
+PAGE_TOKEN_2 = "sandbox-page-token-2"  # noqa: S105
 APP_SECRET = "sandbox-app-secret"  # noqa: S105 - signs the local simulator's webhooks
 VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
 
@@ -41,6 +43,6 @@ def applications(account_id: int) -> list[MessengerApplication]:
             APP_KEY, account_id, "Sandbox application", PAGE_ID, PAGE_TOKEN, APP_SECRET, VERIFY_TOKEN
         ),
         MessengerApplication(
-            APP_KEY_2, account_id, "Sandbox application 2", PAGE_ID_2, PAGE_TOKEN, APP_SECRET, VERIFY_TOKEN
+            APP_KEY_2, account_id, "Sandbox application 2", PAGE_ID_2, PAGE_TOKEN_2, APP_SECRET, VERIFY_TOKEN
         ),
     ]

@@ -76,3 +76,24 @@ async def test_every_seed_example_is_accepted_and_reported_once(server: RunningS
     await asyncio.sleep(0.5)  # let any late (read) webhook land: it must not make a second report
     again = await server.client.get("/facebook/1/reports", headers=BASIC)
     assert not [r for r in json_of(again)["results"] if r["messageId"] in sent]
+
+
+async def test_the_second_sandbox_application_reaches_its_own_page(server: RunningServer) -> None:
+    # each sandbox Page has its own token: a send from the second application is answered as its
+    # Page's (no such user), not refused as another Page's token (which would pause the channel)
+    from omnirelay import sandbox_data as demo
+
+    sent = await server.client.post(
+        "/facebook/1/single",
+        json={"from": demo.APP_KEY_2, "to": "41793026727", "message": {"type": "TEXT", "text": "hi"}},
+        headers=BASIC,
+    )
+    assert sent.status_code == 200
+    (report,) = [
+        r
+        for r in await pull_until(server, {sent.json()["messageId"]})
+        if r["messageId"] == sent.json()["messageId"]
+    ]
+    assert report["status"]["groupName"] == "REJECTED", report
+    assert "token" not in report["error"]["description"].lower(), report
+    assert report["error"]["id"] != 0, report

@@ -266,7 +266,11 @@ class GraphSimulator:
     async def start(self) -> None:
         if self._serve_task is not None:
             raise RuntimeError("the Graph simulator is already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not the default 0: asyncio's event loop disables Nagle's algorithm only on
+        # sockets whose `proto` says TCP (accepted sockets inherit it). With Nagle on, a response's
+        # body waits for the ACK of its headers, which the client delays (~40 ms per answer); uvloop,
+        # which the in-process sandbox runs on, sets TCP_NODELAY either way.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._port))
@@ -856,6 +860,31 @@ def _validate_button(button: Any) -> None:
             raise _param_error("Postback payload must be 1 to 1000 characters")
     else:
         raise _param_error("Button type must be web_url or postback")
+
+
+NUMBERED_PAGE_LIMIT = 100_000
+
+
+def numbered_page(index: int) -> SimulatedPage:
+    """The `index`-th numbered simulated Page (`omnirelay sandbox graph --pages`): its id, access
+    token and app secret derive from the index alone, so a client can register the matching
+    Messenger application in omnirelay without asking the simulator. Every Page has a token of its
+    own (the simulator finds the Page by its token). It has no users: every send to it is refused
+    ("No matching user found"), so it posts no webhooks and needs no webhook URL."""
+    if not 0 <= index < NUMBERED_PAGE_LIMIT:
+        raise ValueError(f"a numbered page index is 0 to {NUMBERED_PAGE_LIMIT - 1}")
+    return SimulatedPage(
+        page_id=f"3000000000{index:05d}",
+        access_token=f"sim-page-token-{index:05d}",
+        app_secret=f"sim-app-secret-{index:05d}",
+    )
+
+
+def numbered_pages(count: int) -> list[SimulatedPage]:
+    """Numbered Pages 0 to `count` - 1 (`numbered_page`)."""
+    if not 0 <= count <= NUMBERED_PAGE_LIMIT:
+        raise ValueError(f"0 to {NUMBERED_PAGE_LIMIT} numbered pages")
+    return [numbered_page(i) for i in range(count)]
 
 
 async def run_graph(

@@ -655,10 +655,17 @@ class SmscSimulator:
         return sequence
 
 
-async def run_smsc(host: str, port: int, system_id: str, password: str) -> None:
-    """Serve the simulator (with `SANDBOX_SUFFIX_RULES`) until cancelled."""
+async def run_smsc(
+    host: str, port: int, system_id: str, password: str, *, receipt_delay_s: float = 0.05
+) -> None:
+    """Serve the simulator (with `SANDBOX_SUFFIX_RULES`) until cancelled; delivery receipts go out
+    `receipt_delay_s` after each `submit_sm`."""
     async with SmscSimulator(
-        users={system_id: password}, host=host, port=port, suffix_rules=SANDBOX_SUFFIX_RULES
+        users={system_id: password},
+        host=host,
+        port=port,
+        suffix_rules=SANDBOX_SUFFIX_RULES,
+        receipt_delay_s=receipt_delay_s,
     ) as smsc:
         log.warning(
             "SANDBOX SMSC simulator listening on %s:%d (system_id %r); it delivers nothing to real phones",
