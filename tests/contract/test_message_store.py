@@ -342,3 +342,17 @@ async def test_retention_drops_what_is_past_its_window(engine: AsyncEngine, writ
     clock.advance(30 * 86400)  # and the logs past 30 days
     await janitor.run_once()
     assert await logs.logs(1, Api.OMNI, LogFilter()) == []
+
+
+async def test_a_failed_driver_level_insert_is_raised_as_sqlalchemy_would(engine: AsyncEngine) -> None:
+    # RowInsert bypasses SQLAlchemy's execution on SQLite: its errors must still be DBAPIErrors, so
+    # that the writer answers "storage unavailable" (503) for an operational failure
+    from sqlalchemy.exc import DBAPIError
+
+    from omnirelay.store.engine import RowInsert
+    from omnirelay.store.tables import messages
+
+    insert_ids = RowInsert(messages, ("id", "account_id"))
+    with pytest.raises(DBAPIError):
+        async with engine.begin() as conn:
+            await insert_ids.run(conn, [(1, None)])  # account_id is NOT NULL

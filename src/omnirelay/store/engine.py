@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -91,6 +92,11 @@ class RowInsert:
             return
         if conn.dialect.name == "sqlite":
             raw = await conn.get_raw_connection()
-            await raw.driver_connection.executemany(self._sqlite, rows)  # type: ignore[union-attr]
+            try:
+                await raw.driver_connection.executemany(self._sqlite, rows)  # type: ignore[union-attr]
+            except sqlite3.Error as exc:  # as SQLAlchemy would raise it: the writer tells "unavailable" by it
+                raise DBAPIError.instance(
+                    self._sqlite, None, exc, sqlite3.Error, hide_parameters=True, ismulti=True
+                ) from exc
         else:
             await conn.exec_driver_sql(self._pg, rows)
