@@ -7,8 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,8 +29,10 @@ from bench.harness import (
     free_port,
     log,
     percentile,
+    process,
     production,
     server,
+    wait_listening,
     wrk,
 )
 from omnirelay import sandbox_data as sandbox
@@ -342,6 +342,16 @@ class SmppFigures:
     p99: Figure = field(default_factory=Figure)
 
 
+def _smpp_run(port: int, window: int, seconds: float) -> dict[str, float]:
+    """One `bench.smpp` run, pinned to CPU 0; its SMPPJSON line."""
+    cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "bench.smpp"]
+    cmd += ["--port", str(port), "--window", str(window), "--seconds", f"{seconds:g}"]
+    res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=120)
+    line = next(x for x in res.stdout.splitlines() if x.startswith("SMPPJSON "))
+    out: dict[str, float] = json.loads(line.removeprefix("SMPPJSON "))
+    return out
+
+
 def smpp(runs: int, seconds: float, windows: tuple[int, ...] = (10, 50)) -> dict[int, SmppFigures]:
     """`bench.smpp` (the `SmppSender` alone, pinned to CPU 0) against `omnirelay sandbox smsc` in its
     own process (pinned to CPU 1), one bind, for each window size."""
@@ -349,43 +359,23 @@ def smpp(runs: int, seconds: float, windows: tuple[int, ...] = (10, 50)) -> dict
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="omnirelay-bench-"))
     cli = str(Path(sys.executable).parent / "omnirelay")
-    with (log_dir / "smsc.log").open("wb") as smsc_log:
-        smsc = subprocess.Popen(
-            ["taskset", "-c", LOAD_CPU, cli, "sandbox", "smsc", "--port", str(port)],
-            cwd=ROOT,
-            stdout=smsc_log,
-            stderr=subprocess.STDOUT,
-        )
+    smsc_cmd = ["taskset", "-c", LOAD_CPU, cli, "sandbox", "smsc", "--port", str(port)]
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if smsc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"SMSC simulator not up: {(log_dir / 'smsc.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        for window in windows:
-            figs = out[window] = SmppFigures()
-            for run in range(runs):
-                cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "bench.smpp"]
-                cmd += ["--port", str(port), "--window", str(window), "--seconds", f"{seconds:g}"]
-                res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=120)
-                line = next(x for x in res.stdout.splitlines() if x.startswith("SMPPJSON "))
-                r = json.loads(line.removeprefix("SMPPJSON "))
-                figs.rate.add(r["rate"])
-                figs.receipts_rate.add(r["receipts_rate"])
-                figs.p50.add(r["p50_ms"])
-                figs.p99.add(r["p99_ms"])
-                log(
-                    f"smpp window {window} run {run + 1}: {r['rate']:,.0f} submit_sm/s, "
-                    f"{r['receipts_rate']:,.0f} receipts/s, p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms"
-                )
+        with process(smsc_cmd, log_dir / "smsc.log") as smsc:
+            wait_listening(smsc, port, log_dir / "smsc.log")
+            for window in windows:
+                figs = out[window] = SmppFigures()
+                for run in range(runs):
+                    r = _smpp_run(port, window, seconds)
+                    figs.rate.add(r["rate"])
+                    figs.receipts_rate.add(r["receipts_rate"])
+                    figs.p50.add(r["p50_ms"])
+                    figs.p99.add(r["p99_ms"])
+                    log(
+                        f"smpp window {window} run {run + 1}: {r['rate']:,.0f} submit_sm/s, "
+                        f"{r['receipts_rate']:,.0f} receipts/s, "
+                        f"p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms"
+                    )
     finally:
-        smsc.send_signal(signal.SIGINT)
-        try:
-            smsc.wait(30)
-        except subprocess.TimeoutExpired:
-            smsc.kill()
-            smsc.wait()
         shutil.rmtree(log_dir, ignore_errors=True)
     return out

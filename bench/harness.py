@@ -229,12 +229,7 @@ def server(
         _wait_up(srv, "/ready" if ready else "/health")
         yield srv
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 # -- production mode: the gateway alone, the simulators in their own processes ----------------
@@ -261,7 +256,7 @@ class Production:
     smsc: subprocess.Popen[bytes]
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     try:
@@ -272,7 +267,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def _process(
+def process(
     cmd: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A child process, logging to `log_path`; SIGINT (then SIGKILL after 30 s) when the block ends."""
@@ -281,12 +276,10 @@ def _process(
     try:
         yield proc
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
-def _wait_listening(
-    proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout_s: float = 30.0
-) -> None:
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -346,12 +339,12 @@ def production(db: Database, pages: int, *, receipt_delay_s: float = 0.2) -> Ite
     graph_cmd += ["--omnirelay-url", gw_url, "--pages", str(pages)]
     logs = {name: db.data_dir / f"{name}.log" for name in ("smsc", "graph", "server")}
     with (
-        _process(smsc_cmd, logs["smsc"]) as smsc,
-        _process(graph_cmd, logs["graph"]) as graph,
-        _process(gw_cmd, logs["server"], env) as gw,
+        process(smsc_cmd, logs["smsc"]) as smsc,
+        process(graph_cmd, logs["graph"]) as graph,
+        process(gw_cmd, logs["server"], env) as gw,
     ):
-        _wait_listening(smsc, smsc_port, logs["smsc"])
-        _wait_listening(graph, graph_port, logs["graph"])
+        wait_listening(smsc, smsc_port, logs["smsc"])
+        wait_listening(graph, graph_port, logs["graph"])
         srv = Server(gw, gw_port, logs["server"])
         _wait_up(srv, "/health")
         scenarios = _provision(srv.base, pages, smsc_port)
@@ -360,7 +353,7 @@ def production(db: Database, pages: int, *, receipt_delay_s: float = 0.2) -> Ite
             f"and SMSC pid {smsc.pid} on CPU {SIMULATOR_CPU}"
         )
         yield Production(srv, scenarios, graph, smsc)
-    # `_process` stops them in reverse order: the gateway first, then the simulators
+    # `process` stops them in reverse order: the gateway first, then the simulators
 
 
 def _provision(base: str, pages: int, smsc_port: int) -> list[str]:

@@ -25,11 +25,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from omnirelay import logs
 from omnirelay import sandbox_data as sandbox
-from omnirelay.bootstrap import Gateway, build_app
+from omnirelay.bootstrap import Gateway, build_app, run_server
 from omnirelay.config import Settings
 
 
@@ -69,18 +67,7 @@ def main() -> None:
         settings = Settings(**overrides)
         logs.configure(settings.log_level, settings.log_json)
         app = build_app(settings, setup_hook(args.setup))
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    run_server(app, "127.0.0.1", args.port)
 
 
 if __name__ == "__main__":

@@ -398,4 +398,24 @@ def build_app(
     return create_app(None, lifespan, gateway.metrics.count_requests)
 
 
-__all__ = ["Gateway", "StorageUnavailable", "build_app"]
+def run_server(app: Any, host: str, port: int) -> None:
+    """Serve `app` (an ASGI app or an import string) as `omnirelay serve` does, until interrupted:
+    uvicorn with uvloop and httptools, one worker, lifespan on, no access log (the bench serves its
+    ceiling the same way)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+__all__ = ["Gateway", "StorageUnavailable", "build_app", "run_server"]

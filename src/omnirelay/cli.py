@@ -44,10 +44,8 @@ def serve(
     sandbox: Annotated[bool | None, typer.Option("--sandbox/--no-sandbox", help="simulated channels")] = None,
 ) -> None:
     """Start the gateway (sandbox mode on SQLite unless configured otherwise)."""
-    import uvicorn
-
     from omnirelay import logs
-    from omnirelay.bootstrap import build_app
+    from omnirelay.bootstrap import build_app, run_server
 
     settings = _settings(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
     problems = [] if settings.sandbox else settings.production_problems()
@@ -56,18 +54,7 @@ def serve(
             errors.print(f"refusing to start in production mode: {problem}")
         raise typer.Exit(2)
     logs.configure(settings.log_level, settings.log_json)
-    config = uvicorn.Config(
-        build_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    run_server(build_app(settings), settings.host, settings.port)
 
 
 @config_app.command("show")
