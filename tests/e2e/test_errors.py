@@ -188,13 +188,15 @@ async def test_oversized_chunked_body(server: RunningServer):
 
 
 async def test_chunked_body_is_accepted(server: RunningServer):
+    import asyncio
     import json
 
     raw = json.dumps(GOOD).encode()
 
     async def chunks():  # type: ignore[no-untyped-def]
-        for i in range(0, len(raw), 7):
-            yield raw[i : i + 7]
+        for i in range(0, len(raw), 40):
+            yield raw[i : i + 40]
+            await asyncio.sleep(0.05)  # each chunk reaches the app as its own ASGI message
 
     r = await server.client.post(
         SEND, content=chunks(), headers={**BASIC, "content-type": "application/json"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.http.errors import PayloadTooLarge, UnsupportedMediaType, from_msgspec
@@ -20,21 +21,27 @@ def declared_too_large(content_length: str | None, limit: int) -> bool:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    cached: bytes | None = getattr(request.state, "raw_body", None)
-    if cached is not None:
-        return cached
-    if declared_too_large(request.headers.get("content-length"), limit):
+    return await read_limited(request.receive, request.headers.get("content-length"), limit)
+
+
+async def read_limited(receive: Receive, content_length: str | None, limit: int) -> bytes:
+    """The whole body from ASGI `receive`, or `PayloadTooLarge` once it passes `limit` (or declares
+    more); `ClientDisconnect` if the client goes away first."""
+    if declared_too_large(content_length, limit):
         raise PayloadTooLarge()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge()
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    request.state.raw_body = raw  # read once, also for Idempotency-Key digests
-    return raw
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def check_json(content_type: str | None) -> None:

@@ -15,15 +15,15 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import NamedTuple
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from omnirelay.domain.errors import OmnirelayError
 from omnirelay.http import errors
-from omnirelay.http.body import check_json, declared_too_large, read_body
+from omnirelay.http.body import check_json, read_body, read_limited
 from omnirelay.http.context import Services, services
-from omnirelay.http.errors import Answer, PayloadTooLarge
+from omnirelay.http.errors import Answer
 from omnirelay.http.idempotency import idempotent
 
 log = logging.getLogger(__name__)
@@ -62,45 +62,20 @@ async def accept(svc: Services, headers: Mapping[str, str], read: ReadBody, core
     return Answer(200, await core(svc, account_id, raw))
 
 
-class _Disconnected(Exception):
-    """The client went away before its body was read: nothing to answer."""
-
-
-async def _read(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
-    if declared_too_large(headers.get("content-length"), limit):
-        raise PayloadTooLarge()
-    message = await receive()
-    if message["type"] != "http.request":
-        raise _Disconnected()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise PayloadTooLarge()
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _Disconnected()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-# the request headers `accept` and `_read` look at (ASGI gives names in lower case)
+# the request headers `accept` and `read_limited` look at (ASGI gives names in lower case)
 _WANTED = frozenset((b"authorization", b"content-type", b"content-length", b"idempotency-key"))
 
 
 async def serve(svc: Services, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
     headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
     try:
-        answer = await accept(svc, headers, lambda limit: _read(receive, headers, limit), route.core)
-    except _Disconnected:
+        answer = await accept(
+            svc,
+            headers,
+            lambda limit: read_limited(receive, headers.get("content-length"), limit),
+            route.core,
+        )
+    except ClientDisconnect:  # gone before its body was read: nobody to answer
         return
     except OmnirelayError as exc:
         answer = errors.answer(exc)
