@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from omnirelay import sandbox_data as sandbox
-from omnirelay.channels.messenger.graph import GraphSender
+from omnirelay.channels.messenger.graph import GraphSender, open_graph_session
 from omnirelay.channels.messenger.webhook import MetaWebhookCodec
 from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute, connector_config
 from omnirelay.channels.sms.sender import SmppSender
@@ -256,6 +257,12 @@ class Gateway:
         self.closers.append(client.aclose)
         return client
 
+    async def graph_session(self, base_url: str) -> aiohttp.ClientSession:
+        """The Graph Send API's client (aiohttp: docs/decisions/0004-graph-client.md), closed at stop."""
+        session = open_graph_session(base_url)
+        self.closers.append(session.close)
+        return session
+
     async def start_sandbox_channels(self) -> None:
         """SPEC D11: the Graph API and SMSC simulators, in this process, over real local sockets."""
         assert self.applications is not None and self.receipts is not None
@@ -285,7 +292,7 @@ class Gateway:
             "SANDBOX: Graph API simulator on %s, SMSC simulator on 127.0.0.1:%d", graph.base_url, smsc.port
         )
         self.senders[Channel.FACEBOOK] = GraphSender(
-            await self.http_client(),
+            await self.graph_session(graph.base_url),
             self.applications,
             base_url=graph.base_url,
             api_version=self.settings.graph_api_version,
@@ -307,7 +314,7 @@ class Gateway:
     async def start_channels(self) -> None:
         assert self.applications is not None
         self.senders[Channel.FACEBOOK] = GraphSender(
-            await self.http_client(),
+            await self.graph_session(self.settings.graph_base_url),
             self.applications,
             base_url=self.settings.graph_base_url,
             api_version=self.settings.graph_api_version,

@@ -44,5 +44,5 @@ def configure(level: str = "INFO", json: bool = False) -> None:
     root.setLevel(level.upper())
     # Third-party loggers stay quiet even at DEBUG: aiosqlite and SQLAlchemy would print statement
     # parameters, which include stored secrets (page tokens, SMPP passwords).
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "aiosqlite", "alembic", "sqlalchemy"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "uvicorn.access", "aiosqlite", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -4,15 +4,19 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
 `MessengerDirectory`, builds the Send API body, waits for the Page's token bucket and POSTs
 `{base_url}/{api_version}/{page_id}/messages`. Design choices:
 
+* **HTTP client.** aiohttp (`open_graph_session`; the caller owns the session and closes it), for
+  its CPU cost per call: about a tenth of httpx's with 64 calls in flight
+  (docs/decisions/0004-graph-client.md). Past the session's set-up only `_post` knows the library:
+  it hands the rest a `GraphResponse` (status, body, the headers read). No redirects, no cookies.
 * **Credentials.** The Page access token travels in an `Authorization: Bearer` header, never in the
-  URL, so neither httpx's request log line nor any exception text can show it. `appsecret_proof`
+  URL, so neither a client log line nor any exception text can show it. `appsecret_proof`
   (HMAC-SHA256 of the token keyed by the app secret) goes in the query string; it is useless without
   the token. Meta's error messages are scrubbed of the token and secret before they reach a reason.
 * **Errors.** Failed calls are classified by `errors.classify` (one table, CHANNELS.md §1.2) and
   raised as `ChannelUnavailable` (retry) or `MessageRejected` (fail over, `pause_channel=True` for
-  channel-wide problems). httpx timeouts and transport errors become `ChannelUnavailable`: the
-  outcome is unknown, and `message.metadata` carries the gateway message id so a `message_echoes`
-  webhook can reconcile a send whose response was lost.
+  channel-wide problems). Timeouts (`timeout_s` for the whole call) and transport errors become
+  `ChannelUnavailable`: the outcome is unknown, and `message.metadata` carries the gateway message
+  id so a `message_echoes` webhook can reconcile a send whose response was lost.
 * **Pacing.** Per Page, a token bucket for text (also templates and sender actions) and one for
   media make sends wait instead of failing. Rate-limit errors and `X-Business-Use-Case-Usage`'s
   `estimated_time_to_regain_access` throttle the Page (`ChannelUnavailable` with `retry_after_s`,
@@ -25,13 +29,17 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import re
 
+import aiohttp
 import httpx
 import msgspec
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from omnirelay.channels.messenger.errors import Action, classify, find_rule
 from omnirelay.channels.messenger.pacing import PageGates, regain_access_after_s, retry_after_header_s
@@ -91,6 +99,42 @@ class _ErrorBody(msgspec.Struct):
 class _SendResult(msgspec.Struct):
     recipient_id: str | None = None
     message_id: str | None = None
+
+
+class GraphResponse(msgspec.Struct, frozen=True):
+    """A Send API answer as `GraphSender` classifies it, whatever HTTP client fetched it: the status,
+    the body and the three headers it reads."""
+
+    status: int
+    content: bytes
+    business_use_case_usage: str | None = None  # X-Business-Use-Case-Usage
+    retry_after: str | None = None  # Retry-After
+    fb_trace_id: str | None = None  # x-fb-trace-id
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def open_graph_session(
+    base_url: str, *, max_connections: int = 200, keepalive_s: float = 5
+) -> aiohttp.ClientSession:
+    """The HTTP client of `GraphSender`s that call `base_url`; open it in the event loop and `await
+    session.close()` at shutdown. Like the httpx client it replaces: the proxy of the environment
+    (`HTTP(S)_PROXY`, `NO_PROXY`; looked up once here, as httpx did, not on every call as aiohttp's
+    `trust_env` would: two thread hops per call), httpx's TLS trust (certifi, or `SSL_CERT_FILE` /
+    `SSL_CERT_DIR`), idle connections kept 5 s. No cookie jar: the Graph API needs none, and one
+    would be shared by every Page. Give it at least as many connections as the senders' `max_in_flight`."""
+    proxy: URL | None = None
+    proxy_auth: aiohttp.BasicAuth | None = None
+    with contextlib.suppress(LookupError):
+        proxy, proxy_auth = get_env_proxy_for_url(URL(base_url))
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, keepalive_timeout=keepalive_s, ssl=httpx.create_ssl_context()
+    )
+    return aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), proxy=proxy, proxy_auth=proxy_auth
+    )
 
 
 def appsecret_proof(access_token: str, app_secret: str) -> str:
@@ -158,7 +202,7 @@ class GraphSender:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         directory: MessengerDirectory,
         *,
         base_url: str,
@@ -172,18 +216,19 @@ class GraphSender:
         max_in_flight: int = 64,
     ) -> None:
         self.channel = Channel.FACEBOOK
-        self._client = client
+        self._session = session
         self._directory = directory
         self._base_url = base_url.rstrip("/")
         self._api_version = api_version.strip("/")
         self._clock = clock
         self._timeout_s = timeout_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._pause_s = pause_s
         self._rate_limit_backoff_s = rate_limit_backoff_s
         self._gates = PageGates(text_rate_per_s=text_rate_per_s, media_rate_per_s=media_rate_per_s)
-        # At most this many calls at once: the rest wait here, not in httpcore's pool, whose every
-        # request scans all its connections and queued requests (quadratic under a 1,000-send burst).
-        # Give the client at least as many connections (bootstrap does).
+        # At most this many calls at once: the rest wait here, not in the client's connection pool
+        # (httpcore's, before aiohttp, scanned all its connections and queued requests on every
+        # request). Give the session at least as many connections (`open_graph_session` does).
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._targets: dict[tuple[str, str, str], tuple[str, dict[str, str]]] = {}
 
@@ -242,19 +287,35 @@ class GraphSender:
             found = self._targets[key] = (url, headers)
         return found
 
-    async def _post(self, app: MessengerApplication, body: Json, message_id: str) -> httpx.Response:
+    async def _post(self, app: MessengerApplication, body: Json, message_id: str) -> GraphResponse:
+        """The one place that knows the HTTP client."""
         url, headers = self._target(app)
         try:
-            async with self._in_flight:
-                return await self._client.post(
-                    url, headers=headers, content=msgspec.json.encode(body), timeout=self._timeout_s
+            async with (
+                self._in_flight,
+                self._session.post(
+                    url,
+                    headers=headers,
+                    data=msgspec.json.encode(body),
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response,
+            ):
+                content = await response.read()
+                found = response.headers
+                return GraphResponse(
+                    status=response.status,
+                    content=content,
+                    business_use_case_usage=found.get("x-business-use-case-usage"),
+                    retry_after=found.get("retry-after"),
+                    fb_trace_id=found.get("x-fb-trace-id"),
                 )
-        except httpx.TimeoutException as exc:
+        except TimeoutError as exc:  # aiohttp's own timeout errors are TimeoutErrors too
             logger.warning("Graph send timed out: message_id=%s page_id=%s", message_id, app.page_id)
             raise ChannelUnavailable(
                 reason=f"Graph API did not answer within {self._timeout_s} s; the outcome is unknown"
             ) from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             logger.warning(
                 "Graph send failed: message_id=%s page_id=%s error=%s",
                 message_id,
@@ -264,11 +325,11 @@ class GraphSender:
             raise ChannelUnavailable(reason=f"Graph API unreachable ({type(exc).__name__})") from exc
 
     def _outcome(
-        self, app: MessengerApplication, response: httpx.Response, message_id: str, sender_action: bool
+        self, app: MessengerApplication, response: GraphResponse, message_id: str, sender_action: bool
     ) -> Accepted:
         gate = self._gates[app.page_id]
         now = self._clock.now()
-        usage_wait_s = regain_access_after_s(response.headers.get("x-business-use-case-usage"))
+        usage_wait_s = regain_access_after_s(response.business_use_case_usage)
         if usage_wait_s is not None:
             logger.warning("Graph usage limit: page_id=%s paused for %.0f s", app.page_id, usage_wait_s)
             gate.throttle(now, usage_wait_s)
@@ -279,27 +340,27 @@ class GraphSender:
             error = msgspec.json.decode(response.content, type=_ErrorBody).error
         except msgspec.DecodeError:
             error = _GraphError()
-        retry_after_s = usage_wait_s or retry_after_header_s(response.headers.get("retry-after"))
+        retry_after_s = usage_wait_s or retry_after_header_s(response.retry_after)
         verdict = classify(
-            response.status_code,
+            response.status,
             error.code,
             error.error_subcode,
             is_transient=error.is_transient,
             retry_after_s=retry_after_s,
         )
-        fbtrace_id = error.fbtrace_id or response.headers.get("x-fb-trace-id")
+        fbtrace_id = error.fbtrace_id or response.fb_trace_id
         logger.warning(
             "Graph send failed: message_id=%s page_id=%s http_status=%s code=%s subcode=%s"
             " fbtrace_id=%s action=%s",
             message_id,
             app.page_id,
-            response.status_code,
+            response.status,
             error.code,
             error.error_subcode,
             fbtrace_id,
             verdict.action,
         )
-        detail = _scrub(error.message, app) or f"HTTP {response.status_code}"
+        detail = _scrub(error.message, app) or f"HTTP {response.status}"
         reason = (
             f"Graph error code={error.code} subcode={error.error_subcode} ({verdict.meaning}): {detail}"
             f" [fbtrace_id={fbtrace_id}]"
@@ -328,7 +389,7 @@ class GraphSender:
         )
 
     def _accepted(
-        self, app: MessengerApplication, response: httpx.Response, message_id: str, sender_action: bool
+        self, app: MessengerApplication, response: GraphResponse, message_id: str, sender_action: bool
     ) -> Accepted:
         try:
             result = msgspec.json.decode(response.content, type=_SendResult)
@@ -350,7 +411,7 @@ class GraphSender:
             message_id,
             app.page_id,
             result.message_id,
-            response.headers.get("x-fb-trace-id"),
+            response.fb_trace_id,
         )
         return Accepted(refs=(result.message_id,), status=PENDING_WAITING_DELIVERY)
 
