@@ -1,0 +1,87 @@
+"""`SqlApplicationStore`'s send-path cache on every backend: concurrent misses share one read, and a
+write drops what was cached (and what was being read) before it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from omnirelay.ports import MessengerApplication
+from omnirelay.store.applications import SqlApplicationStore
+from omnirelay.store.writer import Writer
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _app(name: str = "shop") -> MessengerApplication:
+    return MessengerApplication(
+        key="app-1",
+        account_id=1,
+        name=name,
+        page_id="1001",
+        page_access_token="token",
+        app_secret="secret",
+        verify_token="verify",
+    )
+
+
+def _count_reads(engine: AsyncEngine) -> list[str]:
+    """Every SELECT of the applications table the engine runs, as it reaches the driver."""
+    seen: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM applications" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+async def test_concurrent_misses_share_one_read(engine: AsyncEngine, writer: Writer):
+    store = SqlApplicationStore(engine, writer)
+    await store.create_application(_app(), NOW)
+    reads = _count_reads(engine)
+
+    found = await asyncio.gather(*(store.application("app-1") for _ in range(50)))
+    assert [a.name if a else None for a in found] == ["shop"] * 50
+    assert len(reads) == 1
+    missing = await asyncio.gather(*(store.application("nope") for _ in range(20)))
+    assert missing == [None] * 20
+    assert len(reads) == 2
+    assert await store.application("app-1") is not None  # cached
+    assert len(reads) == 2
+
+
+async def test_a_write_drops_the_cache_and_reads_begun_before_it(engine: AsyncEngine, writer: Writer):
+    store = SqlApplicationStore(engine, writer)
+    await store.create_application(_app(), NOW)
+    reads = _count_reads(engine)
+    assert (await store.application("app-1")).name == "shop"  # type: ignore[union-attr]
+
+    await store.update_application(_app("renamed"))
+    assert (await store.application("app-1")).name == "renamed"  # type: ignore[union-attr]
+    assert len(reads) == 2
+
+    # A read in flight when a write lands is answered but not kept: the next lookup reads again.
+    before = asyncio.ensure_future(store.application("app-1"))
+    await asyncio.sleep(0)  # the read has begun
+    await store.update_application(_app("again"))
+    await before
+    assert (await store.application("app-1")).name == "again"  # type: ignore[union-attr]
+
+
+async def test_a_caller_that_gives_up_does_not_cancel_the_shared_read(engine: AsyncEngine, writer: Writer):
+    store = SqlApplicationStore(engine, writer)
+    await store.create_application(_app(), NOW)
+    reads = _count_reads(engine)
+    impatient = asyncio.ensure_future(store.application("app-1"))
+    patient = asyncio.ensure_future(store.application("app-1"))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    assert (await patient).name == "shop"  # type: ignore[union-attr]
+    assert impatient.cancelled()
+    assert len(reads) == 1
