@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import msgspec
 
 from omnirelay.domain import failover
 from omnirelay.domain.failover import MAX_VALIDITY_S, PlannedStep
+from omnirelay.domain.ids import uuid7
 from omnirelay.domain.messages import AddressKind, Channel, FacebookContent, FacebookKind
 from omnirelay.domain.statuses import (
     EC_UNKNOWN_APPLICATION,
@@ -20,6 +20,7 @@ from omnirelay.domain.statuses import (
     ErrorCode,
     Status,
 )
+from omnirelay.domain.times import to_ms
 from omnirelay.ports import (
     NO_METRICS,
     Api,
@@ -62,7 +63,7 @@ class FacebookSingle:
         if content.kind is FacebookKind.TEXT and content.text is not None and len(content.text) > TEXT_LIMIT:
             content = FacebookContent(kind=content.kind, text=content.text[:TEXT_LIMIT])
         now = self._clock.now()
-        message_id = str(uuid.uuid4())
+        message_id = uuid7(to_ms(now))
         rejection: tuple[Status, ErrorCode] | None = None
         app = await self._directory.application(sender)
         kind = AddressKind.USER_KEY

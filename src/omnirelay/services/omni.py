@@ -8,7 +8,6 @@ Everything the request accepts is committed in one transaction before the answer
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ import msgspec
 from omnirelay.domain import failover, phones
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.domain.failover import MAX_VALIDITY_S, FlowState, Phase, PlannedStep
+from omnirelay.domain.ids import uuid7
 from omnirelay.domain.messages import AddressKind, Channel, FacebookContent, SmsContent
 from omnirelay.domain.statuses import (
     EC_INVALID_DESTINATION_ADDRESS,
@@ -28,6 +28,7 @@ from omnirelay.domain.statuses import (
     ErrorCode,
     Status,
 )
+from omnirelay.domain.times import to_ms
 from omnirelay.ports import NO_METRICS, Api, Clock, MessageStore, Metrics, NewMessage
 from omnirelay.services import reports
 from omnirelay.services.intake import Notify, counted
@@ -91,12 +92,13 @@ class OmniSend:
         now = self._clock.now()
         if request.send_at is not None and request.send_at - now > MAX_SCHEDULE:
             raise ValidationFailed(field="sendAt", problem="must be less than 180 days ahead")
-        bulk_id = request.bulk_id or (str(uuid.uuid4()) if len(request.destinations) > 1 else None)
+        now_ms = to_ms(now)
+        bulk_id = request.bulk_id or (uuid7(now_ms) if len(request.destinations) > 1 else None)
         text = request.sms.text if request.sms else request.facebook.text if request.facebook else None
         messages: list[NewMessage] = []
         for dest in request.destinations:
             plan, problem = self._plan(scenario.flow, dest, request)
-            message_id = dest.message_id or str(uuid.uuid4())
+            message_id = dest.message_id or uuid7(now_ms)
             status, error = (MESSAGE_ACCEPTED, NO_ERROR) if problem is None else problem
             final = None
             if problem is None:
