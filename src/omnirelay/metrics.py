@@ -2,8 +2,11 @@
 
 Each `PrometheusMetrics` owns its registry (process, platform and GC collectors included), so two
 gateways in one process (tests) count apart. Counters are moved where things happen: services
-through the `Metrics` port, the HTTP app through one pre-bound counter per route. Gauges are
-sampled when `/metrics` is scraped (`observe`), never kept up to date on the hot path.
+through the `Metrics` port, the HTTP app through one pre-bound counter per route. They are plain
+integers in a dict, read by a collector when `/metrics` is scraped: every count happens on the event
+loop's thread, so prometheus_client's locked `Counter.inc` (a mutex per increment, several per
+accepted send) buys nothing. Gauges are sampled at scrape time too (`observe`), never kept up to
+date on the hot path.
 
 | metric | labels |
 | --- | --- |
@@ -29,15 +32,36 @@ from prometheus_client import (
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     CollectorRegistry,
-    Counter,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from omnirelay.ports import Api, Backlog
 
-_Child = Counter  # a labelled child of a Counter has the same interface
+
+class _Counter(Collector):
+    """A labelled counter as a dict of plain integers, exposed as `<name>_total` at scrape time."""
+
+    def __init__(self, name: str, documentation: str, labels: list[str], registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.values: dict[tuple[str, ...], int] = {}
+        registry.register(self)
+
+    def inc(self, key: tuple[str, ...]) -> None:
+        values = self.values
+        values[key] = values.get(key, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for key, value in sorted(list(self.values.items())):  # list(): one step, safe from a scrape thread
+            family.add_metric(list(key), value)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labels)
 
 
 class _Sampled(Collector):
@@ -90,92 +114,80 @@ class PrometheusMetrics:
         r = self.registry
         for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             r.register(collector)  # stateless: the default registry's instances serve any registry
-        self._accepted = Counter(
+        self._accepted = _Counter(
             "omnirelay_messages_accepted",
             "Messages committed by a send API, one per messageId (those rejected at acceptance included)",
             ["api"],
-            registry=r,
+            r,
         )
-        self._final = Counter(
+        self._final = _Counter(
             "omnirelay_messages_final",
             "Messages that reached their final status, by the final step's channel and status group",
             ["channel", "status_group"],
-            registry=r,
+            r,
         )
-        self._failovers = Counter(
+        self._failovers = _Counter(
             "omnirelay_failovers",
             "Steps that failed (rejected, undeliverable, expired) and moved the message to its next step",
             ["channel"],
-            registry=r,
+            r,
         )
-        self._send_errors = Counter(
+        self._send_errors = _Counter(
             "omnirelay_channel_send_errors",
             "Sends a channel refused: unavailable (retried) or rejected (permanent)",
             ["channel", "kind"],
-            registry=r,
+            r,
         )
-        self._receipts = Counter(
+        self._receipts = _Counter(
             "omnirelay_receipts",
             "Receipts applied to their message, or recorded late (the message had moved on)",
             ["result"],
-            registry=r,
+            r,
         )
-        self._pushes = Counter(
+        self._pushes = _Counter(
             "omnirelay_pushes",
             "Reports pushed to notifyUrl: ok, failed (retried later), given up (queued for pull)",
             ["result"],
-            registry=r,
+            r,
         )
-        self._http = Counter(
+        self._http = _Counter(
             "omnirelay_http_requests",
             "HTTP answers by route template, method and status class",
             ["route", "method", "status_class"],
-            registry=r,
+            r,
         )
         self._sampled = _Sampled()
         r.register(self._sampled)
-        self._children: dict[tuple[object, ...], _Child] = {}
-
-    def _child(self, counter: Counter, *labels: str) -> _Child:
-        key = (id(counter), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = counter.labels(*labels)
-        return child
 
     # -- the Metrics port ------------------------------------------------------------------------
 
     def accepted(self, api: Api) -> None:
-        self._child(self._accepted, api.value).inc()
+        self._accepted.inc((api.value,))
 
     def final(self, channel: str, group: str) -> None:
-        self._child(self._final, channel, group).inc()
+        self._final.inc((channel, group))
 
     def failover(self, channel: str) -> None:
-        self._child(self._failovers, channel).inc()
+        self._failovers.inc((channel,))
 
     def send_error(self, channel: str, kind: str) -> None:
-        self._child(self._send_errors, channel, kind).inc()
+        self._send_errors.inc((channel, kind))
 
     def receipt(self, result: str) -> None:
-        self._child(self._receipts, result).inc()
+        self._receipts.inc((result,))
 
     def push(self, result: str) -> None:
-        self._child(self._pushes, result).inc()
+        self._pushes.inc((result,))
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def count_requests(self, route: str, method: str) -> Callable[[int], None]:
-        """One route's counter: its children are bound on first use, then an answer is one `inc`."""
-        children: list[_Child | None] = [None] * 6
-        http = self._http
+        """One route's counter: its label keys are made once, then an answer is one `inc`."""
+        keys = [(route, method, f"{klass}xx") for klass in range(6)]
+        inc = self._http.inc
 
         def count(status: int) -> None:
-            klass = status // 100 if 100 <= status < 600 else 5
-            child = children[klass]
-            if child is None:
-                child = children[klass] = http.labels(route, method, f"{klass}xx")
-            child.inc()
+            inc(keys[status // 100 if 100 <= status < 600 else 5])
 
         return count
 
