@@ -145,14 +145,24 @@ def main() -> None:
             )
     if "expiry" in only:
         n = 200 if args.quick else 1000
-        for backend, (p50, p99) in figures.expiry(backends, runs, n).items():
+        for backend, (p50, p99) in figures.expiry(backends, runs, n, rate=50.0, batch=10).items():
             row(
-                f"failover decision: Messenger validity expiry (30 s) → SMS submitted (ms), {n:,} msgs/run",
+                "failover decision: Messenger validity expiry (30 s) → SMS submitted (ms), "
+                f"{n:,} msgs/run offered at 50 msg/s",
                 NAMES[backend],
                 "",
                 p50.show(),
                 p99.show(),
                 target="p99 < 100 ms " + ("✅" if p99.median < 100 else "❌"),
+            )
+        for backend, (p50, p99) in figures.expiry(backends, runs, n).items():
+            row(
+                "failover on validity expiry, burst: a run's messages sent at once expire together → "
+                f"SMS submitted (ms), {n:,} msgs/run (they drain through one SMPP bind)",
+                NAMES[backend],
+                "",
+                p50.show(),
+                p99.show(),
             )
     if "backlog" in only:
         marks = figures.backlog(backlog_n)

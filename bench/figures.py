@@ -241,42 +241,56 @@ def e2e(
 
 
 def expiry(
-    backends: list[str], runs: int, n: int, validity_s: int = 30, gap_s: float = 5.0
+    backends: list[str],
+    runs: int,
+    n: int,
+    validity_s: int = 30,
+    gap_s: float = 5.0,
+    rate: float | None = None,
+    batch: int = 100,
 ) -> dict[str, tuple[Figure, Figure]]:
-    """`runs` batches, `gap_s` apart, to the sandbox user that never gets a delivery receipt, with a
-    30 s Messenger validity: each expires and fails over to SMS; expiry → SMS submit latency."""
+    """`runs` batches to the sandbox user that never gets a delivery receipt, with a 30 s Messenger
+    validity: each expires and fails over to SMS; expiry → SMS submit latency. `rate` None: each
+    batch as fast as the API takes it, `gap_s` apart (a burst: the messages expire together);
+    otherwise offered at `rate` msg/s in requests of `batch`, batches back to back (below capacity,
+    so that the figure is the decision latency, as for the rejection figure)."""
     out: dict[str, tuple[Figure, Figure]] = {}
+    tag = "exp" if rate is None else "expp"
+
+    def body(run: int, k: int) -> bytes:
+        return json.dumps(
+            {
+                "bulkId": f"{tag}{run}-{k}",
+                "destinations": [
+                    {"to": {"facebookUserKey": sandbox.USER_KEY, "phoneNumber": phone(run * n + k + i)}}
+                    for i in range(min(batch, n - k))
+                ],
+                "facebook": {
+                    "text": "never delivered",
+                    "validityPeriod": validity_s,
+                    "validityPeriodTimeUnit": "SECONDS",
+                },
+                "sms": {"text": "Hello by SMS"},
+            }
+        ).encode()
+
     for backend in backends:
         p50, p99 = out[backend] = (Figure(), Figure())
         with database(backend) as db, server(db, setup="never-deliver", pin=None, ready=True) as srv:
-            with httpx.Client(timeout=60) as client:
-                for run in range(runs):
-                    for k in range(0, n, 100):
-                        body = {
-                            "bulkId": f"exp{run}-{k}",
-                            "destinations": [
-                                {
-                                    "to": {
-                                        "facebookUserKey": sandbox.USER_KEY,
-                                        "phoneNumber": phone(run * n + k + i),
-                                    }
-                                }
-                                for i in range(min(100, n - k))
-                            ],
-                            "facebook": {
-                                "text": "never delivered",
-                                "validityPeriod": validity_s,
-                                "validityPeriodTimeUnit": "SECONDS",
-                            },
-                            "sms": {"text": "Hello by SMS"},
-                        }
-                        client.post(
-                            srv.base + "/omni/1/advanced", json=body, headers=HEADERS
-                        ).raise_for_status()
-                    if run + 1 < runs:
-                        time.sleep(gap_s)
+            if rate is None:
+                with httpx.Client(timeout=60) as client:
+                    for run in range(runs):
+                        for k in range(0, n, batch):
+                            client.post(
+                                srv.base + "/omni/1/advanced", content=body(run, k), headers=HEADERS
+                            ).raise_for_status()
+                        if run + 1 < runs:
+                            time.sleep(gap_s)
+            else:
+                bodies = [body(run, k) for run in range(runs) for k in range(0, n, batch)]
+                asyncio.run(paced_send(srv.base, bodies, batch / rate))
             for run in range(runs):
-                where = f"bulk_id LIKE 'exp{run}-%'"
+                where = f"bulk_id LIKE '{tag}{run}-%'"
                 wait_done(db, where, n, validity_s + 60)
                 rows = db.query(
                     "SELECT m.created_at, a1.sent_at FROM messages m JOIN attempts a1 "
@@ -287,7 +301,8 @@ def expiry(
                 p50.add(percentile(lat, 50))
                 p99.add(percentile(lat, 99))
                 log(
-                    f"expiry {backend} run {run + 1}: {len(lat)}/{n} failed over; expiry→SMS p50 "
+                    f"expiry ({'burst' if rate is None else f'{rate:g} msg/s'}) {backend} run {run + 1}: "
+                    f"{len(lat)}/{n} failed over; expiry→SMS p50 "
                     f"{percentile(lat, 50):.0f} ms p99 {percentile(lat, 99):.0f} ms"
                 )
     return out
