@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from omnirelay.ports import MessengerApplication
+from omnirelay.ports import MessengerApplication, MessengerUser
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.writer import Writer
 
@@ -85,3 +85,28 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_shared_read(engine: As
     assert (await patient).name == "shop"  # type: ignore[union-attr]
     assert impatient.cancelled()
     assert len(reads) == 1
+
+
+async def test_phone_lookups_of_a_moment_share_one_query(engine: AsyncEngine, writer: Writer):
+    store = SqlApplicationStore(engine, writer)
+    await store.create_application(_app(), NOW)
+    await store.add_user(MessengerUser("u-old", "app-1", "psid-old", phone_number="41790000001"), NOW)
+    later = datetime(2026, 1, 2, tzinfo=UTC)
+    await store.add_user(MessengerUser("u-new", "app-1", "psid-new", phone_number="41790000001"), later)
+    await store.add_user(MessengerUser("u-2", "app-1", "psid-2", phone_number="41790000002"), NOW)
+    seen: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM messenger_users" in statement:
+            seen.append(statement)
+
+    phones = [f"4179000{i:04d}" for i in range(1200)]  # more than one query's worth of numbers
+    found = await asyncio.gather(*(store.user_by_phone("app-1", p) for p in phones))
+    assert found[1] is not None and found[1].user_key == "u-old"  # the first registered with the number
+    assert found[2] is not None and found[2].user_key == "u-2"
+    assert sum(1 for f in found if f is not None) == 2
+    assert len(seen) == 3  # 1,200 numbers, one application: 3 queries of at most 500, not 1,200
+    assert await store.user_by_phone("app-1", "41790000002") == found[2]  # cached
+    assert await store.user_by_phone("other-app", "41790000002") is None  # another application's number
+    assert len(seen) == 4

@@ -26,23 +26,23 @@ from omnirelay.store.writer import Writer
 
 _CACHE_S = 5.0
 
-# Built once: every Messenger send by phone number looks its number up (mostly distinct numbers, so
-# mostly cache misses), and building the statement cost more than running it.
-_BY_PHONE = (
+# Every Messenger send by phone number looks its number up, and those are mostly distinct numbers:
+# cache misses. The misses of a moment are answered by one query per application (`_PhoneLookups`).
+_BY_PHONES = (
     select(messenger_users)
     .where(
         messenger_users.c.application_key == bindparam("b_app"),
-        messenger_users.c.phone_number == bindparam("b_phone"),
+        messenger_users.c.phone_number.in_(bindparam("b_phones", expanding=True)),
     )
     .order_by(messenger_users.c.created_at)
-    .limit(1)
 )
+_PHONES_PER_QUERY = 500
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
+def _retrieve(done: asyncio.Future[Any]) -> None:
     """Its waiters get a read's error; this keeps asyncio quiet when they have all gone."""
-    if not task.cancelled():
-        task.exception()
+    if not done.cancelled():
+        done.exception()
 
 
 def _app(row: Row[Any]) -> MessengerApplication:
@@ -108,6 +108,8 @@ class SqlApplicationStore:
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._loading: dict[tuple[str, ...], asyncio.Task[Any]] = {}
         self._generation = 0  # bumped by every write: a read begun before it is not cached
+        self._phones: dict[tuple[str, str], asyncio.Future[MessengerUser | None]] = {}
+        self._phones_task: asyncio.Task[None] | None = None
 
     async def _lookup(self, key: tuple[str, ...], load: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
         hit = self._cache.get(key)
@@ -161,11 +163,65 @@ class SqlApplicationStore:
         return await self._lookup(("user", application_key, user_key), load)  # type: ignore[no-any-return]
 
     async def user_by_phone(self, application_key: str, phone_number: str) -> MessengerUser | None:
-        async def load(conn: AsyncConnection) -> MessengerUser | None:
-            row = (await conn.execute(_BY_PHONE, {"b_app": application_key, "b_phone": phone_number})).first()
-            return user_from_row(row) if row else None
+        """Misses wait for the next batch query: the numbers asked meanwhile, one query per
+        application (the dispatcher sends up to 64 Messenger messages at once)."""
+        hit = self._cache.get(("phone", application_key, phone_number))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]  # type: ignore[no-any-return]
+        fut = self._phones.get((application_key, phone_number))
+        if fut is None:
+            fut = self._phones[(application_key, phone_number)] = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(_retrieve)
+            if self._phones_task is None:
+                self._phones_task = asyncio.create_task(self._look_up_phones())
+        return await asyncio.shield(fut)
 
-        return await self._lookup(("phone", application_key, phone_number), load)  # type: ignore[no-any-return]
+    async def _look_up_phones(self) -> None:
+        """Answer the waiting phone look-ups, batch after batch, until none is left."""
+        try:
+            await asyncio.sleep(0)  # the look-ups of this turn of the loop join the first batch
+            while self._phones:
+                waiting, self._phones = self._phones, {}
+                await self._answer_phones(waiting)
+        finally:
+            self._phones_task = None
+
+    async def _answer_phones(
+        self, waiting: dict[tuple[str, str], asyncio.Future[MessengerUser | None]]
+    ) -> None:
+        generation = self._generation
+        by_app: dict[str, list[str]] = {}
+        for app_key, phone in waiting:
+            by_app.setdefault(app_key, []).append(phone)
+        found: dict[tuple[str, str], MessengerUser] = {}
+        try:
+            async with reading(self._engine) as conn:
+                for app_key, phones in by_app.items():
+                    for i in range(0, len(phones), _PHONES_PER_QUERY):
+                        chunk = phones[i : i + _PHONES_PER_QUERY]
+                        rows = await conn.execute(_BY_PHONES, {"b_app": app_key, "b_phones": chunk})
+                        for row in rows:  # oldest first: the first user registered with the number
+                            found.setdefault((app_key, row.phone_number), user_from_row(row))
+        except BaseException as exc:  # every waiter gets the error; the next batch tries again
+            for fut in waiting.values():
+                if not fut.done():
+                    if isinstance(exc, Exception):
+                        fut.set_exception(exc)
+                    else:
+                        fut.cancel()  # shutting down
+            if not isinstance(exc, Exception):
+                raise
+            return
+        cache = generation == self._generation
+        expires = time.monotonic() + _CACHE_S
+        if cache and len(self._cache) > 100_000:
+            self._cache.clear()
+        for key, fut in waiting.items():
+            user = found.get(key)
+            if cache:
+                self._cache[("phone", *key)] = (expires, user)
+            if not fut.done():
+                fut.set_result(user)
 
     # -- management -------------------------------------------------------------------------
 
