@@ -361,6 +361,10 @@ class PriceList(Protocol):
     """Prices as the hot path reads them: from memory, never a database read per message."""
 
     def price(self, channel: str, country: str | None) -> Price: ...
+    def by_country(self, channel: str) -> bool:
+        """Whether any price of `channel` is for a country: if not, no destination country is needed
+        (telling it from a phone number costs a `phonenumbers` parse)."""
+        ...
 
 
 # --- Messenger: management, webhooks and inbound forwarding ----------------------------------

@@ -11,7 +11,7 @@ from omnirelay.domain.connectors import SmppConnector, SmsRoute, check_prefix
 from omnirelay.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from omnirelay.domain.failover import PlannedStep
 from omnirelay.domain.messages import AddressKind, Channel, SmsContent
-from omnirelay.domain.prices import FREE, Price, index, pick
+from omnirelay.domain.prices import FREE, Price, by_country, index, pick
 from omnirelay.domain.statuses import DELIVERED_TO_HANDSET, REJECTED_DESTINATION, UNDELIVERABLE_NOT_DELIVERED
 from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.operator import OperatorGuard
@@ -53,6 +53,9 @@ def test_price_check_normalises_and_rejects():
 class StaticPrices:
     def price(self, channel: str, country: str | None) -> Price:
         return pick(PRICES, channel, country)
+
+    def by_country(self, channel: str) -> bool:
+        return channel in by_country(PRICES)
 
 
 def step(channel: Channel, to: str, kind: AddressKind = AddressKind.PHONE) -> PlannedStep:
@@ -220,3 +223,8 @@ async def test_routes_to_unknown_connectors_are_ignored_not_fatal():
     service = SmsConnectors(store, FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), apply)
     assert await service.reload() is True
     assert applied == [[SmsRoute("", "a")]]
+
+
+def test_only_channels_with_country_prices_need_the_destination_country():
+    assert by_country(PRICES) == {"SMS"}
+    assert by_country(index([Price("SMS", "", 0.07, "EUR")])) == frozenset()

@@ -26,8 +26,10 @@ def _possible(digits: str) -> bool:
     return bool(phonenumbers.is_possible_number(number))
 
 
+@functools.lru_cache(maxsize=65_536)
 def region(digits: str) -> str | None:
-    """ISO country of an international number, when known (for the price list)."""
+    """ISO country of an international number, when known (for the price list; every final report
+    asks, ~20 µs of `parse` a number). A pure function of the digits."""
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse("+" + digits, None)) or None
     except phonenumbers.NumberParseException:

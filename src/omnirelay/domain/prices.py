@@ -64,6 +64,11 @@ def index(prices: Iterable[Price]) -> dict[PriceKey, Price]:
     return {(p.channel, p.country): p for p in prices}
 
 
+def by_country(prices: Iterable[PriceKey]) -> frozenset[str]:
+    """The channels with a price for some country."""
+    return frozenset(channel for channel, country in prices if country)
+
+
 def pick(prices: Mapping[PriceKey, Price], channel: str, country: str | None) -> Price:
     """The price for one message on `channel` to `country` (None: unknown country)."""
     if country:

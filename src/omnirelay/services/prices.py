@@ -14,7 +14,7 @@ import logging
 from omnirelay.domain.errors import NotFound
 from omnirelay.domain.messages import AddressKind
 from omnirelay.domain.phones import region
-from omnirelay.domain.prices import Price, PriceKey, check_channel, check_country, index, pick
+from omnirelay.domain.prices import Price, PriceKey, by_country, check_channel, check_country, index, pick
 from omnirelay.ports import PriceStore
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,14 @@ class PriceBook:
     def __init__(self, store: PriceStore) -> None:
         self._store = store
         self._index: dict[PriceKey, Price] = {}
+        self._by_country: frozenset[str] = frozenset()
         self._lock = asyncio.Lock()
 
     def price(self, channel: str, country: str | None) -> Price:
         return pick(self._index, channel, country)
+
+    def by_country(self, channel: str) -> bool:
+        return channel in self._by_country
 
     def for_destination(self, channel: str, to: str, to_kind: AddressKind = AddressKind.PHONE) -> Price:
         return self.price(channel, destination_country(to, to_kind))
@@ -45,6 +49,7 @@ class PriceBook:
     async def load(self) -> None:
         async with self._lock:
             self._index = index(await self._store.prices())
+            self._by_country = by_country(self._index)
 
     async def run(self, poll_s: float) -> None:
         while True:

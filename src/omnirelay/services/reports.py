@@ -53,7 +53,9 @@ def destination_price(channel: str, to: str, status: Status, prices: PriceList |
     if prices is None:
         return FREE
     digits = to.removeprefix("+")
-    country = region(digits) if digits.isascii() and digits.isdigit() else None
+    country = None
+    if prices.by_country(channel) and digits.isascii() and digits.isdigit():
+        country = region(digits)
     price = prices.price(channel, country)
     if status.group is StatusGroup.REJECTED:
         return Price(price.channel, price.country, 0.0, price.currency)
