@@ -349,7 +349,10 @@ class GraphSender:
             retry_after_s=retry_after_s,
         )
         fbtrace_id = error.fbtrace_id or response.fb_trace_id
-        logger.warning(
+        # A refusal of this one message (fail over) is logged by the dispatcher with this reason;
+        # what concerns the channel (retry, pause) is worth a warning here.
+        logger.log(
+            logging.DEBUG if verdict.action is Action.FAIL_OVER else logging.WARNING,
             "Graph send failed: message_id=%s page_id=%s http_status=%s code=%s subcode=%s"
             " fbtrace_id=%s action=%s",
             message_id,
