@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import BASIC, RunningServer, json_of
+from tests.e2e.seeds import EXAMPLES
 
-EXAMPLES = Path("/work/shared/seeds/examples")
 SEEDS = sorted(EXAMPLES.glob("000-*.http"))
 
 

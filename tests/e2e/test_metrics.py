@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from omnirelay.domain.times import format_time
 from tests.e2e.conftest import BASIC, RunningServer
+from tests.e2e.seeds import EXAMPLES
 from tests.e2e.test_facebook_seeds import parse_http
 from tests.e2e.test_omni_flows import final_reports
-
-EXAMPLES = Path("/work/shared/seeds/examples")
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -16,8 +16,9 @@ from omnirelay.config import Settings
 from omnirelay.domain.times import format_time
 from tests.e2e.conftest import BASIC, RunningServer, json_of
 from tests.e2e.receiver import Receiver
+from tests.e2e.seeds import EXAMPLES
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "examples"
+SEEDS = EXAMPLES
 
 
 def parse_http(path: Path) -> tuple[str, str, dict[str, str], bytes]:

@@ -4,15 +4,13 @@ the seed sends, report pulls, logs, a scenario create, error bodies and the oper
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import BASIC, RunningServer, json_of
+from tests.e2e.seeds import EXAMPLES
 from tests.e2e.test_facebook_seeds import parse_http, pull_until
 from tests.e2e.test_omni_flows import final_reports
 from tests.unit.test_openapi import check_request, check_response
-
-EXAMPLES = Path("/work/shared/seeds/examples")
 
 
 def seed(name: str) -> tuple[str, str, list[tuple[str, str]], bytes]:
