@@ -5,6 +5,8 @@ creation time (Unix milliseconds) in the first 48 bits and 74 random bits after 
 after another sort close together: the `(account_id, message_id)` unique index takes them near its
 right edge instead of at random pages of a large table. The random bits come from `os.urandom`,
 drawn 8 KiB at a time (one system call per ~800 ids, where `uuid.uuid4` makes one per id).
+The buffer is not locked: ids are made on the event loop's thread (the send services), and two
+threads drawing at once could take the same bytes.
 """
 
 from __future__ import annotations

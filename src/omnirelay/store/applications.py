@@ -27,7 +27,7 @@ from omnirelay.store.writer import Writer
 _CACHE_S = 5.0
 
 # Every Messenger send by phone number looks its number up, and those are mostly distinct numbers:
-# cache misses. The misses of a moment are answered by one query per application (`_PhoneLookups`).
+# cache misses. The misses of a moment are answered by one query per application (`user_by_phone`).
 _BY_PHONES = (
     select(messenger_users)
     .where(
