@@ -12,7 +12,7 @@ import msgspec
 
 from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.failover import Decision, FlowState, PlannedStep
-from omnirelay.domain.messages import Channel, Outbound, Receipt
+from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt
 from omnirelay.domain.messenger_events import WebhookEvent
 from omnirelay.domain.prices import Price
 from omnirelay.domain.scenarios import Scenario
@@ -360,10 +360,9 @@ class PriceStore(Protocol):
 class PriceList(Protocol):
     """Prices as the hot path reads them: from memory, never a database read per message."""
 
-    def price(self, channel: str, country: str | None) -> Price: ...
-    def by_country(self, channel: str) -> bool:
-        """Whether any price of `channel` is for a country: if not, no destination country is needed
-        (telling it from a phone number costs a `phonenumbers` parse)."""
+    def for_destination(self, channel: str, to: str, to_kind: AddressKind = AddressKind.PHONE) -> Price:
+        """The price of one message on `channel` to `to`: a phone number's country price, else the
+        channel's default, else 0 EUR."""
         ...
 
 

@@ -51,11 +51,8 @@ def test_price_check_normalises_and_rejects():
 
 
 class StaticPrices:
-    def price(self, channel: str, country: str | None) -> Price:
-        return pick(PRICES, channel, country)
-
-    def by_country(self, channel: str) -> bool:
-        return channel in by_country(PRICES)
+    def for_destination(self, channel: str, to: str, to_kind: AddressKind = AddressKind.PHONE) -> Price:
+        return pick(PRICES, channel, destination_country(to, to_kind))
 
 
 def step(channel: Channel, to: str, kind: AddressKind = AddressKind.PHONE) -> PlannedStep:

@@ -40,11 +40,11 @@ class PriceBook:
     def price(self, channel: str, country: str | None) -> Price:
         return pick(self._index, channel, country)
 
-    def by_country(self, channel: str) -> bool:
-        return channel in self._by_country
-
     def for_destination(self, channel: str, to: str, to_kind: AddressKind = AddressKind.PHONE) -> Price:
-        return self.price(channel, destination_country(to, to_kind))
+        # the country only matters when the channel has a country price: telling it from a phone
+        # number is a `phonenumbers` parse, and every final report asks
+        country = destination_country(to, to_kind) if channel in self._by_country else None
+        return self.price(channel, country)
 
     async def load(self) -> None:
         async with self._lock:

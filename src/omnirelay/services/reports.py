@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from omnirelay.domain.failover import PlannedStep, StepResult
-from omnirelay.domain.messages import AddressKind
-from omnirelay.domain.phones import region
 from omnirelay.domain.prices import FREE, Price
 from omnirelay.domain.statuses import ErrorCode, Status, StatusGroup
 from omnirelay.domain.times import format_time
@@ -44,19 +42,19 @@ def price_json(message_count: int, price: Price = FREE) -> dict[str, Any]:
 def step_price(step: PlannedStep, status: Status, prices: PriceList | None) -> Price:
     """The price list's price for a step's channel and destination country; nothing was sent for
     a REJECTED status, so that costs 0 (in the listed currency)."""
-    phone = step.to_kind is AddressKind.PHONE
-    return destination_price(step.channel.value, step.to if phone else "", status, prices)
+    if prices is None:
+        return FREE
+    return _charged(prices.for_destination(step.channel.value, step.to, step.to_kind), status)
 
 
 def destination_price(channel: str, to: str, status: Status, prices: PriceList | None) -> Price:
     """As `step_price`, for a channel and an address (a phone number's digits give the country)."""
     if prices is None:
         return FREE
-    digits = to.removeprefix("+")
-    country = None
-    if prices.by_country(channel) and digits.isascii() and digits.isdigit():
-        country = region(digits)
-    price = prices.price(channel, country)
+    return _charged(prices.for_destination(channel, to), status)
+
+
+def _charged(price: Price, status: Status) -> Price:
     if status.group is StatusGroup.REJECTED:
         return Price(price.channel, price.country, 0.0, price.currency)
     return price
