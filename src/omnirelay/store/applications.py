@@ -129,11 +129,16 @@ class SqlApplicationStore:
         finally:
             if self._loading.get(key) is asyncio.current_task():
                 del self._loading[key]
-        if generation == self._generation:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[key] = (time.monotonic() + _CACHE_S, value)
+        self._remember(key, value, generation)
         return value
+
+    def _remember(self, key: tuple[str, ...], value: Any, generation: int) -> None:
+        """Cache what a read found, unless a write came after the read began."""
+        if generation != self._generation:
+            return
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + _CACHE_S, value)
 
     async def _write(self, unit: Any) -> Any:
         try:
@@ -212,14 +217,9 @@ class SqlApplicationStore:
             if not isinstance(exc, Exception):
                 raise
             return
-        cache = generation == self._generation
-        expires = time.monotonic() + _CACHE_S
-        if cache and len(self._cache) > 100_000:
-            self._cache.clear()
         for key, fut in waiting.items():
             user = found.get(key)
-            if cache:
-                self._cache[("phone", *key)] = (expires, user)
+            self._remember(("phone", *key), user, generation)
             if not fut.done():
                 fut.set_result(user)
 
