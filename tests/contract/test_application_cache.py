@@ -67,10 +67,20 @@ async def test_a_write_drops_the_cache_and_reads_begun_before_it(engine: AsyncEn
     assert len(reads) == 2
 
     # A read in flight when a write lands is answered but not kept: the next lookup reads again.
-    before = asyncio.ensure_future(store.application("app-1"))
-    await asyncio.sleep(0)  # the read has begun
+    # The read is held between its SELECT and its answer (it saw the row before the write).
+    selected, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_read(conn: Any) -> MessengerApplication:
+        selected.set()
+        await release.wait()
+        return _app("renamed")  # what the read saw before the write
+
+    store._cache.clear()
+    before = asyncio.ensure_future(store._lookup(("app", "app-1"), slow_read))
+    await selected.wait()
     await store.update_application(_app("again"))
-    await before
+    release.set()
+    assert (await before).name == "renamed"  # its caller gets what it read
     assert (await store.application("app-1")).name == "again"  # type: ignore[union-attr]
 
 
