@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -82,6 +83,22 @@ async def test_rejection_fails_over_to_sms_then_sms_failure_is_final(world: Worl
     assert report["channel"] == "SMS" and report["to"] == "41793026727"
     assert report["status"]["name"] == "UNDELIVERABLE_NOT_DELIVERED"
     assert report["error"]["name"] == "EC_ABSENT_SUBSCRIBER_SM"
+
+
+async def test_each_outcome_is_one_info_line_with_the_channels_reason(
+    world: World, caplog: pytest.LogCaptureFixture
+):
+    world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+    world.sms.script("41793026727", "unavailable", "accept")
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    with caplog.at_level(logging.INFO, logger="omnirelay.services.dispatcher"):
+        await world.step()  # Messenger rejects, and SMS is sent at once under the same claim
+    lines = [r.getMessage() for r in caplog.records if r.name == "omnirelay.services.dispatcher"]
+    assert lines == [
+        "step 0 (FACEBOOK) failed (UNDELIVERABLE_NOT_DELIVERED: rejected: scripted rejection); failing over",
+        "SMS: unavailable: scripted outage",
+    ]
+    assert all(getattr(r, "message_id", None) == "m1" for r in caplog.records)
 
 
 async def test_transient_failure_is_retried_later(world: World):
