@@ -52,8 +52,10 @@ DELIVERED_TO_HANDSET = 5
 
 
 def phone(i: int) -> str:
-    # ends in 7: no sandbox SMSC suffix rule (0014, 0058, 0011, 0005, 0003, 0008) applies
-    return f"41{i:08d}7"
+    """A distinct Swiss mobile number per i < 10,000,000, in international form (+41 7x: no trunk
+    prefix '0' after the country code, which phonenumbers would have to parse away).
+    Ends in 7: no sandbox SMSC suffix rule (0014, 0058, 0011, 0005, 0003, 0008) applies."""
+    return f"417{i:07d}7"
 
 
 def omni_body(first: int, count: int, bulk_id: str | None = None, **extra: object) -> bytes:
