@@ -297,9 +297,10 @@ async def test_invalid_addresses_are_rejected_before_sending(
     with pytest.raises(MessageRejected) as bad_to:
         await sender.send(outbound(clock, to="41-79-302"))
     assert bad_to.value.status == REJECTED_DESTINATION
-    with pytest.raises(MessageRejected) as bad_from:
-        await sender.send(outbound(clock, sender="TwelveLetter"))
-    assert bad_from.value.status == REJECTED_SOURCE
+    for bad_sender in ("TwelveLetter", "Info\x00SMS", "Info\nSMS"):
+        with pytest.raises(MessageRejected) as bad_from:
+            await sender.send(outbound(clock, sender=bad_sender))
+        assert bad_from.value.status == REJECTED_SOURCE
     assert smsc.submits == []
 
 

@@ -231,7 +231,9 @@ class SmppSender:
             )
         source = sender_address(outbound.sender)
         limit = MAX_ALPHANUMERIC_SENDER if source.ton is Ton.ALPHANUMERIC else MAX_ADDRESS_LENGTH
-        if not source.address or not source.address.isascii() or len(source.address) > limit:
+        address = source.address
+        # printable: a NUL would end the C-string early, and a control character is no sender id
+        if not address or not address.isascii() or not address.isprintable() or len(address) > limit:
             raise MessageRejected(
                 status=REJECTED_SOURCE,
                 error=EC_INVALID_SOURCE_ADDRESS,
