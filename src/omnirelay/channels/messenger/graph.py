@@ -230,7 +230,7 @@ class GraphSender:
         # (httpcore's, before aiohttp, scanned all its connections and queued requests on every
         # request). Give the session at least as many connections (`open_graph_session` does).
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._targets: dict[tuple[str, str, str], tuple[str, dict[str, str]]] = {}
+        self._targets: dict[tuple[str, str, str], tuple[URL, dict[str, str]]] = {}
 
     async def send(self, outbound: Outbound) -> Accepted:
         content = outbound.content
@@ -274,15 +274,18 @@ class GraphSender:
             return {"id": user.psid}
         return {"phone_number": f"+{digits}"}  # Messenger customer matching
 
-    def _target(self, app: MessengerApplication) -> tuple[str, dict[str, str]]:
-        """The URL (with `appsecret_proof`) and headers of a Page's sends, built once per credentials."""
+    def _target(self, app: MessengerApplication) -> tuple[URL, dict[str, str]]:
+        """The URL (with `appsecret_proof`) and headers of a Page's sends, built once per credentials.
+        The URL is parsed here, once, not by aiohttp on every call (~25 µs of a ~250 µs call)."""
         key = (app.page_id, app.page_access_token, app.app_secret)
         found = self._targets.get(key)
         if found is None:
             if len(self._targets) > 10_000:
                 self._targets.clear()
             proof = appsecret_proof(app.page_access_token, app.app_secret)
-            url = f"{self._base_url}/{self._api_version}/{app.page_id}/messages?appsecret_proof={proof}"
+            url = URL(f"{self._base_url}/{self._api_version}/{app.page_id}/messages").with_query(
+                appsecret_proof=proof
+            )
             headers = {"Authorization": f"Bearer {app.page_access_token}", "Content-Type": "application/json"}
             found = self._targets[key] = (url, headers)
         return found
