@@ -21,7 +21,9 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(url, pool_size=8, max_overflow=8, hide_parameters=True)
+        # Readers keep their connections: an overflow connection was opened and closed per burst of
+        # reads (a thread, the pragmas, the schema parsed again), dozens a second under load.
+        engine = create_async_engine(url, pool_size=16, max_overflow=0, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
