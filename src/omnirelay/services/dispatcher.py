@@ -165,8 +165,9 @@ class Dispatcher:
 
     @staticmethod
     def _log_outcome(record: MessageRecord, transition: Transition, applied: bool, why: str | None) -> None:
-        """One INFO line per outcome that ends a step, with the channel's reason when it gave one
-        (end to end, log lines were ~6 % of the gateway's CPU: one line, not two, per rejection)."""
+        """One INFO line per outcome that ends a step or has a reason (a transient failure), with the
+        channel's reason (end to end, log lines were ~6 % of the gateway's CPU: one line, not two,
+        per rejection). A send accepted and now waiting for its receipt logs nothing here."""
         reason = f": {why}" if why else ""
         extra = {"message_id": record.message_id}
         decision = transition.decision
