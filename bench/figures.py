@@ -31,6 +31,7 @@ from bench.harness import (
     percentile,
     process,
     production,
+    register_person,
     server,
     wait_listening,
     wrk,
@@ -251,20 +252,23 @@ def expiry(
     rate: float | None = None,
     batch: int = 100,
 ) -> dict[str, tuple[Figure, Figure]]:
-    """`runs` batches to the sandbox user that never gets a delivery receipt, with a 30 s Messenger
-    validity: each expires and fails over to SMS; expiry → SMS submit latency. `rate` None: each
-    batch as fast as the API takes it, `gap_s` apart (a burst: the messages expire together);
-    otherwise offered at `rate` msg/s in requests of `batch`, batches back to back (below capacity,
-    so that the figure is the decision latency, as for the rejection figure)."""
+    """`runs` batches with a 30 s Messenger validity to a person who never gets a delivery receipt:
+    each expires and fails over to SMS; expiry → SMS submit latency. The production set-up, as for
+    `e2e` (`harness.production`, one simulated Page): the Page's one person (`numbered_user`) is
+    registered through a signed webhook; the simulated Page posts no webhooks, so nothing is ever
+    delivered on Messenger. `rate` None: each batch as fast as the API takes it, `gap_s` apart (a
+    burst: the messages expire together); otherwise offered at `rate` msg/s in requests of `batch`,
+    batches back to back (below capacity, so that the figure is the decision latency, as for the
+    rejection figure). The sender is pinned to CPU 1 (the gateway's is CPU 0) while it sends."""
     out: dict[str, tuple[Figure, Figure]] = {}
     tag = "exp" if rate is None else "expp"
 
-    def body(run: int, k: int) -> bytes:
+    def body(user_key: str, run: int, k: int) -> bytes:
         return json.dumps(
             {
                 "bulkId": f"{tag}{run}-{k}",
                 "destinations": [
-                    {"to": {"facebookUserKey": sandbox.USER_KEY, "phoneNumber": phone(run * n + k + i)}}
+                    {"to": {"facebookUserKey": user_key, "phoneNumber": phone(run * n + k + i)}}
                     for i in range(min(batch, n - k))
                 ],
                 "facebook": {
@@ -278,19 +282,24 @@ def expiry(
 
     for backend in backends:
         p50, p99 = out[backend] = (Figure(), Figure())
-        with database(backend) as db, server(db, setup="never-deliver", pin=None, ready=True) as srv:
-            if rate is None:
-                with httpx.Client(timeout=60) as client:
-                    for run in range(runs):
-                        for k in range(0, n, batch):
-                            client.post(
-                                srv.base + "/omni/1/advanced", content=body(run, k), headers=HEADERS
-                            ).raise_for_status()
-                        if run + 1 < runs:
-                            time.sleep(gap_s)
-            else:
-                bodies = [body(run, k) for run in range(runs) for k in range(0, n, batch)]
-                asyncio.run(paced_send(srv.base, bodies, batch / rate))
+        with database(backend) as db, production(db, 1) as prod:
+            base = prod.gateway.base
+            user_key = register_person(prod, 0)
+            with on_cpu(LOAD_CPU):
+                if rate is None:
+                    with httpx.Client(timeout=60) as client:
+                        for run in range(runs):
+                            for k in range(0, n, batch):
+                                client.post(
+                                    base + "/omni/1/advanced",
+                                    content=body(user_key, run, k),
+                                    headers=BENCH_HEADERS,
+                                ).raise_for_status()
+                            if run + 1 < runs:
+                                time.sleep(gap_s)
+                else:
+                    bodies = [body(user_key, run, k) for run in range(runs) for k in range(0, n, batch)]
+                    asyncio.run(paced_send(base, bodies, batch / rate, BENCH_HEADERS))
             for run in range(runs):
                 where = f"bulk_id LIKE '{tag}{run}-%'"
                 wait_done(db, where, n, validity_s + 60)

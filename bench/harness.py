@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -23,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from omnirelay.sandbox.graph import numbered_pages
+from omnirelay.sandbox.graph import numbered_page, numbered_pages, numbered_user
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -251,6 +253,7 @@ class Production:
     """omnirelay serving in production mode, provisioned through its own API, and the simulators."""
 
     gateway: Server
+    applications: list[str]  # Messenger application keys, one per simulated Page
     scenarios: list[str]  # one per simulated Page; the first is the account's default
     graph: subprocess.Popen[bytes]
     smsc: subprocess.Popen[bytes]
@@ -347,19 +350,20 @@ def production(db: Database, pages: int, *, receipt_delay_s: float = 0.2) -> Ite
         wait_listening(graph, graph_port, logs["graph"])
         srv = Server(gw, gw_port, logs["server"])
         _wait_up(srv, "/health")
-        scenarios = _provision(srv.base, pages, smsc_port)
+        applications, scenarios = _provision(srv.base, pages, smsc_port)
         log(
             f"production: gateway pid {gw.pid} on CPU {SERVER_CPU}; graph pid {graph.pid} ({pages} Pages) "
             f"and SMSC pid {smsc.pid} on CPU {SIMULATOR_CPU}"
         )
-        yield Production(srv, scenarios, graph, smsc)
+        yield Production(srv, applications, scenarios, graph, smsc)
     # `process` stops them in reverse order: the gateway first, then the simulators
 
 
-def _provision(base: str, pages: int, smsc_port: int) -> list[str]:
-    """Applications, scenarios, the connector and its route, through the API; the scenario keys."""
+def _provision(base: str, pages: int, smsc_port: int) -> tuple[list[str], list[str]]:
+    """Applications, scenarios, the connector and its route, through the API; the application and
+    scenario keys."""
     operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-    scenarios = []
+    applications, scenarios = [], []
     with httpx.Client(base_url=base, timeout=30) as client:
         for i, page in enumerate(numbered_pages(pages)):
             app = _ok(
@@ -374,6 +378,7 @@ def _provision(base: str, pages: int, smsc_port: int) -> list[str]:
                     headers=BENCH_HEADERS,
                 )
             )
+            applications.append(str(app["key"]))
             flow = [{"from": app["key"], "channel": "FACEBOOK"}, {"from": SMS_SENDER, "channel": "SMS"}]
             scenario = _ok(
                 client.post(
@@ -403,7 +408,35 @@ def _provision(base: str, pages: int, smsc_port: int) -> list[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the SMPP connector did not bind: {r.text}")
             time.sleep(0.1)
-    return scenarios
+    return applications, scenarios
+
+
+def register_person(prod: Production, index: int) -> str:
+    """Register numbered Page `index`'s one person (`numbered_user`) in omnirelay as Meta would: a
+    signed `messages` webhook from them to the Page's application. Their user key."""
+    page, person = numbered_page(index), numbered_user(index)
+    app_key = prod.applications[index]
+    event = {
+        "sender": {"id": person.psid},
+        "recipient": {"id": page.page_id},
+        "timestamp": int(time.time() * 1000),
+        "message": {"mid": f"m_bench_register_{index}", "text": "Hello"},
+    }
+    raw = json.dumps(
+        {"object": "page", "entry": [{"id": page.page_id, "time": event["timestamp"], "messaging": [event]}]}
+    )
+    signature = hmac.new(page.app_secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
+    with httpx.Client(base_url=prod.gateway.base, timeout=30) as client:
+        r = client.post(
+            f"/webhooks/facebook/{app_key}",
+            content=raw,
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"},
+        )
+        r.raise_for_status()
+        users = client.get(f"/facebook/1/applications/{app_key}/users", headers=BENCH_HEADERS)
+        users.raise_for_status()
+        (user,) = users.json()
+    return str(user["key"])
 
 
 def _wait_up(srv: Server, path: str, timeout_s: float = 60.0) -> None:

@@ -9,8 +9,6 @@ to the in-process sandbox simulators:
 * `intake`: the sandbox with the dispatcher loop stopped, so that accepted messages stay queued
   and the figure measures accepting (validate, authenticate, commit, answer) alone: the in-process
   channel simulators would otherwise share the server's one core with the API;
-* `never-deliver`: the sandbox's registered Messenger user never gets a delivery receipt, so a
-  FACEBOOK step addressed to that user key waits for its validity period to expire;
 * `smsc-down`: the SMSC simulator is stopped, so every SMS waits, queued, for a bind.
 
 
@@ -26,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from omnirelay import logs
-from omnirelay import sandbox_data as sandbox
 from omnirelay.bootstrap import Gateway, build_app, run_server
 from omnirelay.config import Settings
 
@@ -35,10 +32,7 @@ def setup_hook(setup: str) -> Callable[[Gateway], Awaitable[None]]:
     """What `build_app` runs once the gateway is up, for a benchmark set-up."""
 
     async def after_start(gateway: Gateway) -> None:
-        if setup == "never-deliver":
-            assert gateway.graph_simulator is not None
-            gateway.graph_simulator.set_never_deliver(sandbox.PAGE_ID, sandbox.PSID)
-        elif setup == "intake":
+        if setup == "intake":
             for task in gateway.tasks:
                 if task.get_name() == "dispatcher":
                     task.cancel()
@@ -53,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, default=Path("./data"))
-    parser.add_argument("--setup", choices=["plain", "intake", "never-deliver", "smsc-down"], default="plain")
+    parser.add_argument("--setup", choices=["plain", "intake", "smsc-down"], default="plain")
     parser.add_argument("--ceiling", action="store_true")
     parser.add_argument("--log-level", default=None)
     args = parser.parse_args()

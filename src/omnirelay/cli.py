@@ -331,8 +331,9 @@ def sandbox_graph(
             min=0,
             max=99_999,
             help="more simulated Pages, numbered 0 to N-1: Page i has id 3000000000{i:05d}, access "
-            "token sim-page-token-{i:05d} and app secret sim-app-secret-{i:05d}; they have no users, "
-            "so every send to them is refused (no matching user) and they post no webhooks",
+            "token sim-page-token-{i:05d} and app secret sim-app-secret-{i:05d}; each has one person, "
+            "PSID 4000000000{i:05d}, without a phone number, so every send by phone number is refused "
+            "(no matching user); they post no webhooks, so a send to that person is never delivered",
         ),
     ] = 0,
 ) -> None:
@@ -340,7 +341,7 @@ def sandbox_graph(
     interrupted."""
     from omnirelay import logs
     from omnirelay import sandbox_data as demo
-    from omnirelay.sandbox.graph import SimulatedPage, SimulatedUser, numbered_pages, run_graph
+    from omnirelay.sandbox.graph import SimulatedPage, SimulatedUser, numbered_pages, numbered_user, run_graph
 
     logs.configure("INFO", False)
     base = omnirelay_url.rstrip("/")
@@ -349,7 +350,7 @@ def sandbox_graph(
         for a in demo.applications(0)
     ]
     simulated += numbered_pages(pages)
-    users = [SimulatedUser(demo.PAGE_ID, demo.PSID)]
+    users = [SimulatedUser(demo.PAGE_ID, demo.PSID)] + [numbered_user(i) for i in range(pages)]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_graph(host, port, pages=simulated, users=users))
 

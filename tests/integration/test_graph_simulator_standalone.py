@@ -1,9 +1,10 @@
 """The Graph simulator run standalone, as `omnirelay sandbox graph` runs it (plain asyncio event loop).
 
 `--pages N`: numbered simulated Pages with ids, tokens and secrets derived from their index (so a
-client can register the matching Messenger applications), each with a token of its own, and no users
-(a phone-number send is refused, so the gateway fails over). Answers are not held back by Nagle's
-algorithm (the client's delayed ACK would add ~40 ms to each)."""
+client can register the matching Messenger applications), each with a token of its own and one
+person without a phone number (a phone-number send is refused, so the gateway fails over; a send to
+the person is accepted and, the Page having no webhook URL, never delivered). Answers are not held
+back by Nagle's algorithm (the client's delayed ACK would add ~40 ms to each)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ import httpx
 import pytest
 
 from omnirelay import sandbox_data as demo
-from omnirelay.sandbox.graph import NUMBERED_PAGE_LIMIT, GraphSimulator, numbered_page, numbered_pages
+from omnirelay.sandbox.graph import (
+    NUMBERED_PAGE_LIMIT,
+    GraphSimulator,
+    numbered_page,
+    numbered_pages,
+    numbered_user,
+)
 
 
 def test_numbered_pages_are_deterministic_and_distinct() -> None:
@@ -40,6 +47,11 @@ def test_numbered_pages_are_deterministic_and_distinct() -> None:
     assert not sandbox & {p.page_id for p in many}
     assert demo.PAGE_TOKEN not in {p.access_token for p in many}
     assert numbered_pages(0) == []
+    people = [numbered_user(i) for i in range(500)]
+    assert [u.page_id for u in people] == [p.page_id for p in many]
+    assert len({u.psid for u in people}) == 500
+    assert numbered_user(1).psid == "400000000000001"
+    assert all(u.phone_number is None and not u.outside_window for u in people)
 
 
 def test_numbered_pages_out_of_range() -> None:
@@ -106,6 +118,15 @@ async def test_sandbox_graph_pages_option(graph_process: str) -> None:
             assert r.status_code == 400, r.text
             error = r.json()["error"]
             assert (error["code"], error["error_subcode"]) == (100, 2018001), error
+        for i, page in enumerate(pages):
+            # its one person is there: the send is accepted (and no webhook follows: no webhook URL)
+            psid = numbered_user(i).psid
+            r = await send(client, page.page_id, page.access_token, {"id": psid})
+            assert r.status_code == 200, r.text
+            assert r.json()["recipient_id"] == psid
+        # a person is known only to their own Page
+        r = await send(client, pages[1].page_id, pages[1].access_token, {"id": numbered_user(0).psid})
+        assert r.status_code == 400 and r.json()["error"]["code"] == 100, r.text
         # a Page's token does not open another Page
         r = await send(client, pages[1].page_id, pages[2].access_token, number)
         assert r.status_code == 400 and r.json()["error"]["code"] == 190

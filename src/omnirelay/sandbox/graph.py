@@ -869,8 +869,10 @@ def numbered_page(index: int) -> SimulatedPage:
     """The `index`-th numbered simulated Page (`omnirelay sandbox graph --pages`): its id, access
     token and app secret derive from the index alone, so a client can register the matching
     Messenger application in omnirelay without asking the simulator. Every Page has a token of its
-    own (the simulator finds the Page by its token). It has no users: every send to it is refused
-    ("No matching user found"), so it posts no webhooks and needs no webhook URL."""
+    own (the simulator finds the Page by its token). Its only person is `numbered_user(index)`,
+    who has no phone number: every send by phone number is refused ("No matching user found"). It
+    has no webhook URL, so it posts no webhooks: a send to its person is accepted and never
+    delivered."""
     if not 0 <= index < NUMBERED_PAGE_LIMIT:
         raise ValueError(f"a numbered page index is 0 to {NUMBERED_PAGE_LIMIT - 1}")
     return SimulatedPage(
@@ -878,6 +880,14 @@ def numbered_page(index: int) -> SimulatedPage:
         access_token=f"sim-page-token-{index:05d}",
         app_secret=f"sim-app-secret-{index:05d}",
     )
+
+
+def numbered_user(index: int) -> SimulatedUser:
+    """The one person of numbered Page `index` (`numbered_page`): PSID 4000000000{index:05d}, no
+    phone number. A client registers them in omnirelay by posting, signed with the Page's app
+    secret, the webhook Meta would send when they write to the Page."""
+    page = numbered_page(index)
+    return SimulatedUser(page.page_id, f"4000000000{index:05d}")
 
 
 def numbered_pages(count: int) -> list[SimulatedPage]:
