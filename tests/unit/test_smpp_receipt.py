@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omnirelay.channels.sms.receipt import (
     ReceiptUnreadable,
@@ -147,6 +150,64 @@ def test_text_field_swallows_look_alike_keys() -> None:
     assert fields["id"] == "1"
     assert fields["stat"] == "DELIVRD"
     assert fields["text"] == "id:2 stat:REJECTD"
+
+
+def _reference_fields(text: str) -> dict[str, str]:
+    """The receipt text parse as first written: the keys' alternation alone, each key normalised
+    by a regular expression (the shipped one skips positions by the keys' first letters and
+    memoises the normalised keys)."""
+    key_re = re.compile(r"(?<![A-Za-z])(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", re.I)
+    fields: dict[str, str] = {}
+    matches = list(key_re.finditer(text))
+    for index, match in enumerate(matches):
+        key = re.sub(r"[ _]", "", match.group(1).lower()).replace("date", "_date")
+        if key == "text":
+            fields[key] = text[match.end() :]
+            break
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        fields.setdefault(key, text[match.end() : end].strip())
+    return fields
+
+
+_PIECES = st.sampled_from(
+    [
+        "id",
+        "ID",
+        "sub",
+        "Sub",
+        "dlvrd",
+        "submit date",
+        "Submit_Date",
+        "SUBMITDATE",
+        "done date",
+        "done_DATE",
+        "stat",
+        "STAT",
+        "err",
+        "Err",
+        "text",
+        "Text",
+        ":",
+        " : ",
+        " ",
+        "x",
+        "3",
+        "_",
+        "DELIVRD",
+        "\t",
+        "é",
+        "ſ",
+        "İ",
+        "ı",
+        "K",
+        "Ɪ",
+    ]
+)
+
+
+@given(st.lists(_PIECES | st.text(max_size=3), max_size=30).map("".join))
+def test_text_parse_matches_the_plain_alternation(text: str) -> None:
+    assert parse_receipt_text(text) == _reference_fields(text)
 
 
 def test_tlvs_win_over_text() -> None:
