@@ -356,3 +356,57 @@ async def test_a_failed_driver_level_insert_is_raised_as_sqlalchemy_would(engine
     with pytest.raises(DBAPIError):
         async with engine.begin() as conn:
             await insert_ids.run(conn, [(1, None)])  # account_id is NOT NULL
+
+
+async def test_a_row_statement_runs_mappings_in_its_own_parameter_order(engine: AsyncEngine) -> None:
+    # The hot writes run as RowStatements (compiled once, executemany at the driver). Rows are
+    # mappings whatever the order of their keys; the count of changed rows is what SQLite reports.
+    from sqlalchemy import bindparam, insert, select, update
+
+    from omnirelay.store.engine import RowStatement
+    from omnirelay.store.tables import channel_refs
+
+    add = RowStatement(
+        insert(channel_refs).values(
+            {c: bindparam(c) for c in ("channel", "ref", "message_pk", "step_index", "delivered")}
+        )
+    )
+    mark = RowStatement(
+        update(channel_refs)
+        .where(channel_refs.c.ref == bindparam("b_ref"))
+        .values(delivered=bindparam("b_delivered"), step_index=bindparam("b_step"))
+    )
+    async with engine.begin() as conn:
+        rows = [
+            {"delivered": False, "step_index": 0, "message_pk": 7, "ref": f"r{i}", "channel": "SMS"}
+            for i in range(3)
+        ]
+        await add.run(conn, rows)
+        changed = await mark.run(
+            conn,
+            [
+                {"b_step": 1, "b_delivered": True, "b_ref": "r0"},
+                {"b_ref": "nope", "b_step": 1, "b_delivered": True},
+            ],
+        )
+        assert changed == (1 if engine.dialect.name == "sqlite" else None)
+        assert await add.run(conn, []) == 0
+        got = (
+            await conn.execute(
+                select(channel_refs.c.ref, channel_refs.c.step_index, channel_refs.c.delivered)
+            )
+        ).all()
+    assert sorted(tuple(r) for r in got) == [("r0", 1, True), ("r1", 0, False), ("r2", 0, False)]
+
+
+def test_a_row_statement_refuses_values_written_into_it() -> None:
+    # `.values(delivered=True)` would put the value in the statement, not take it from the rows
+    from sqlalchemy import bindparam, update
+
+    from omnirelay.store.engine import RowStatement
+    from omnirelay.store.tables import channel_refs
+
+    with pytest.raises(ValueError, match="bindparam without a value"):
+        RowStatement(
+            update(channel_refs).where(channel_refs.c.ref == bindparam("b_ref")).values(delivered=True)
+        )

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import BigInteger, Integer, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -35,7 +34,7 @@ from omnirelay.ports import (
     Transition,
 )
 from omnirelay.store import codec
-from omnirelay.store.engine import RowInsert, reading
+from omnirelay.store.engine import RowInsert, RowStatement, reading
 from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
 from omnirelay.store.writer import Writer
 
@@ -113,18 +112,78 @@ def _report_row(
     }
 
 
-# Closing an attempt that was sent earlier (receipt, deadline), many at a time.
-_END_ATTEMPT = (
+def _inserting(table: Table, columns: Sequence[str]) -> RowStatement:
+    """An INSERT of these columns, each row a mapping of them."""
+    return RowStatement(insert(table).values({c: bindparam(c) for c in columns}))
+
+
+# The writes below run many rows at a time, as `RowStatement`s (one executemany at the driver).
+
+# Recording a try: insert the attempt, or update it on a retry of the same step. The text is the
+# same on PostgreSQL (`RowStatement`).
+_ATTEMPT_COLUMNS = (
+    "message_pk",
+    "step_index",
+    "channel",
+    "sender",
+    "to",
+    "tries",
+    "sent_at",
+    "done_at",
+    "status_id",
+    "error_id",
+    "message_count",
+)
+_attempt_insert = sqlite_insert(attempts).values({c: bindparam(c) for c in _ATTEMPT_COLUMNS})
+_ATTEMPT_UPSERT = RowStatement(
+    _attempt_insert.on_conflict_do_update(
+        index_elements=["message_pk", "step_index"],
+        set_={
+            **{
+                k: _attempt_insert.excluded[k]
+                for k in ("tries", "status_id", "error_id", "message_count", "done_at")
+            },
+            "sent_at": func.coalesce(attempts.c.sent_at, _attempt_insert.excluded.sent_at),
+        },
+    )
+)
+
+# Closing an attempt that was sent earlier (receipt, deadline).
+_END_ATTEMPT = RowStatement(
     update(attempts)
     .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
     .values(status_id=bindparam("b_status"), error_id=bindparam("b_error"), done_at=bindparam("b_done"))
+)
+
+_CHANNEL_REF_INSERT = _inserting(channel_refs, ("channel", "ref", "message_pk", "step_index", "delivered"))
+_REPORT_INSERT = _inserting(
+    reports,
+    (
+        "account_id",
+        "message_pk",
+        "api",
+        "kind",
+        "state",
+        "body",
+        "bulk_id",
+        "message_id",
+        "channel",
+        "notify_url",
+        "created_at",
+        "next_push_at",
+        "push_tries",
+    ),
+)
+_RECEIPT_INSERT = _inserting(
+    receipts_inbox,
+    ("channel", "ref", "status_id", "error_id", "done_at", "detail", "received_at", "next_try_at"),
 )
 
 
 # A transition's message update, built once and run for many rows at a time (executemany). The guard
 # (version, lease owner) is checked first under a row lock (`_current`); `g_version` here is a
 # second line of defence whose row count is checked where the driver reports it.
-_GUARDED_UPDATE = (
+_GUARDED_UPDATE = RowStatement(
     update(messages)
     .where(messages.c.id == bindparam("g_pk"), messages.c.version == bindparam("g_version"))
     .values(
@@ -150,18 +209,18 @@ _GUARDED_UPDATE = (
 _GUARD_CHUNK = 1000  # messages per guard read (bound parameters stay far below the drivers' limits)
 
 
-# Settling receipts, many at a time.
-_INBOX_RETRY = (
+# Settling receipts.
+_INBOX_RETRY = RowStatement(
     update(receipts_inbox)
     .where(receipts_inbox.c.id == bindparam("b_id"))
     .values(next_try_at=bindparam("b_next"))
 )
-_REF_DELIVERED = (
+_REF_DELIVERED = RowStatement(
     update(channel_refs)
     .where(channel_refs.c.channel == bindparam("b_channel"), channel_refs.c.ref == bindparam("b_ref"))
-    .values(delivered=True)
+    .values(delivered=bindparam("b_delivered"))
 )
-_LATE_RECEIPT = (
+_LATE_RECEIPT = RowStatement(
     update(attempts)
     .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
     .values(
@@ -253,15 +312,6 @@ class SqlMessageStore:
         self._engine = engine
         self._writer = writer
         self._pg = engine.dialect.name == "postgresql"
-        # Recording a try: insert the attempt, or update it on a retry of the same step.
-        ins = (pg_insert if self._pg else sqlite_insert)(attempts)
-        upd: dict[str, Any] = {
-            k: ins.excluded[k] for k in ("tries", "status_id", "error_id", "message_count", "done_at")
-        }
-        upd["sent_at"] = func.coalesce(attempts.c.sent_at, ins.excluded.sent_at)
-        self._attempt_upsert = ins.on_conflict_do_update(
-            index_elements=["message_pk", "step_index"], set_=upd
-        )
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -372,14 +422,10 @@ class SqlMessageStore:
         for (t, _), applied in zip(items, ok, strict=True):
             if applied:
                 self._entails(t, tried, ended, refs, rows)
-        if tried:
-            await conn.execute(self._attempt_upsert, tried)
-        if ended:
-            await conn.execute(_END_ATTEMPT, ended)
-        if refs:
-            await conn.execute(insert(channel_refs), refs)
-        if rows:
-            await conn.execute(insert(reports), rows)
+        await _ATTEMPT_UPSERT.run(conn, tried)
+        await _END_ATTEMPT.run(conn, ended)
+        await _CHANNEL_REF_INSERT.run(conn, refs)
+        await _REPORT_INSERT.run(conn, rows)
         return ok
 
     async def _guarded_updates(
@@ -401,11 +447,10 @@ class SqlMessageStore:
                 row = self._update_row(t, owner)
                 rows.append(row)
                 current[rec.pk] = (row["g_new_version"], row["g_lease_owner"])
-        if rows:
-            result = await conn.execute(_GUARDED_UPDATE, rows)
-            if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(rows):
-                # cannot happen under the lock; the writer re-runs the batch's units one by one
-                raise RuntimeError(f"guarded update changed {result.rowcount} of {len(rows)} messages")
+        changed = await _GUARDED_UPDATE.run(conn, rows)
+        if changed is not None and changed != len(rows):
+            # cannot happen under the lock; the writer re-runs the batch's units one by one
+            raise RuntimeError(f"guarded update changed {changed} of {len(rows)} messages")
         return ok
 
     async def _current(self, conn: AsyncConnection, pks: list[int]) -> dict[int, tuple[int, str | None]]:
@@ -516,7 +561,7 @@ class SqlMessageStore:
         report: NewReport,
         now: datetime,
     ) -> None:
-        await conn.execute(insert(reports).values(**_report_row(pk=pk, owner=owner, report=report, now=now)))
+        await _REPORT_INSERT.run(conn, [_report_row(pk=pk, owner=owner, report=report, now=now)])
 
     # -- receipts -------------------------------------------------------------------------
 
@@ -539,7 +584,7 @@ class SqlMessageStore:
             return
 
         async def unit(conn: AsyncConnection) -> None:
-            await conn.execute(insert(receipts_inbox), rows)
+            await _RECEIPT_INSERT.run(conn, rows)
 
         await self._writer.run(unit)
 
@@ -641,7 +686,7 @@ class SqlMessageStore:
             ref = refs.get((row.channel, row.ref))
             if ref is not None:
                 if STATUSES[row.status_id].is_success:
-                    delivered.append({"b_channel": row.channel, "b_ref": row.ref})
+                    delivered.append({"b_channel": row.channel, "b_ref": row.ref, "b_delivered": True})
                 if items[i].late:
                     late.append(
                         {
@@ -653,12 +698,9 @@ class SqlMessageStore:
                         }
                     )
             gone.append(row.id)
-        if retry:
-            await conn.execute(_INBOX_RETRY, retry)
-        if delivered:
-            await conn.execute(_REF_DELIVERED, delivered)
-        if late:
-            await conn.execute(_LATE_RECEIPT, late)
+        await _INBOX_RETRY.run(conn, retry)
+        await _REF_DELIVERED.run(conn, delivered)
+        await _LATE_RECEIPT.run(conn, late)
         for chunk in _chunks(gone):
             await conn.execute(delete(receipts_inbox).where(receipts_inbox.c.id.in_(chunk)))
         return ok
