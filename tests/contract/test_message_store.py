@@ -410,3 +410,49 @@ def test_a_row_statement_refuses_values_written_into_it() -> None:
         RowStatement(
             update(channel_refs).where(channel_refs.c.ref == bindparam("b_ref")).values(delivered=True)
         )
+
+
+async def test_receipts_find_their_channel_refs_by_primary_key(
+    engine: AsyncEngine, store: SqlMessageStore, clock: FakeClock
+) -> None:
+    # `ref IN (…)` without the channel scanned all of channel_refs on every receipt batch (a table
+    # that grows with every message sent). Every read of receipts and their settling must use the
+    # (channel, ref) key: checked on SQLite's query plans of the statements they run.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are read on SQLite")
+    from sqlalchemy import event
+
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(2)])
+    claimed = sorted(await store.claim_due(clock.now(), "n", 30, 10), key=lambda r: r.message_id)
+    for i, rec in enumerate(claimed):
+        sent = Accepted((f"mid-{i}",), PENDING_WAITING_DELIVERY)
+        assert await store.apply([transition_for(rec, SentOk(sent.status), clock.now(), accepted=sent)], "n")
+    # the same ref on another channel is another message's: it must not match
+    await store.record_receipts(
+        [
+            Receipt(Channel.FACEBOOK, "mid-0", DELIVERED_TO_HANDSET, NO_ERROR, clock.now()),
+            Receipt(Channel.SMS, "mid-1", DELIVERED_TO_HANDSET, NO_ERROR, clock.now()),
+        ],
+        clock.now(),
+    )
+    seen: list[tuple[str, object]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        due = {(d.receipt.channel, d.receipt.ref): d for d in await store.due_receipts(clock.now(), 10)}
+        assert due[(Channel.FACEBOOK, "mid-0")].record is not None
+        assert due[(Channel.SMS, "mid-1")].record is None  # mid-1 is a FACEBOOK ref
+        outcomes = [ReceiptOutcome(d.id, retry_at=clock.now()) for d in due.values()]
+        assert await store.settle_receipts(outcomes) == [True, True]
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    reads = [(s, p) for s, p in seen if "channel_refs" in s]
+    assert reads, seen
+    async with engine.connect() as conn:
+        for statement, parameters in reads:
+            plan = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)).all()  # type: ignore[arg-type]
+            details = " / ".join(str(row[-1]) for row in plan)
+            assert "SCAN channel_refs" not in details, (statement, details)

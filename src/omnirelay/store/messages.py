@@ -307,6 +307,23 @@ def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
     return [values[i : i + _GUARD_CHUNK] for i in range(0, len(values), _GUARD_CHUNK)]
 
 
+async def _channel_refs(conn: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The `channel_refs` rows of these (channel, ref) keys. Per channel, so that the look-up is the
+    primary key's (channel, ref): `ref IN (…)` alone scanned the whole table, every receipt batch."""
+    refs: dict[str, list[str]] = {}
+    for channel, ref in keys:
+        refs.setdefault(channel, []).append(ref)
+    out: dict[tuple[str, str], Any] = {}
+    for channel, of_channel in refs.items():
+        for chunk in _chunks(sorted(of_channel)):
+            stmt = select(channel_refs).where(
+                channel_refs.c.channel == channel, channel_refs.c.ref.in_(chunk)
+            )
+            for row in await conn.execute(stmt):
+                out[(row.channel, row.ref)] = row
+    return out
+
+
 class SqlMessageStore:
     def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
         self._engine = engine
@@ -600,11 +617,7 @@ class SqlMessageStore:
             ).all()
             if not inbox:
                 return []
-            keys = {(r.channel, r.ref) for r in inbox}
-            refs = (
-                await conn.execute(select(channel_refs).where(channel_refs.c.ref.in_([k[1] for k in keys])))
-            ).all()
-            by_key = {(r.channel, r.ref): r for r in refs if (r.channel, r.ref) in keys}
+            by_key = await _channel_refs(conn, {(r.channel, r.ref) for r in inbox})
             pks = {r.message_pk for r in by_key.values()}
             records: dict[int, MessageRecord] = {}
             undelivered: dict[tuple[int, int], frozenset[str]] = {}
@@ -663,10 +676,9 @@ class SqlMessageStore:
             for row in await conn.execute(select(receipts_inbox).where(receipts_inbox.c.id.in_(chunk))):
                 inbox[row.id] = row
         settle = [i for i in settle if items[i].inbox_id in inbox]  # gone already: nothing to do
-        refs: dict[tuple[str, str], Any] = {}
-        for chunk in _chunks(sorted({inbox[items[i].inbox_id].ref for i in settle})):
-            for row in await conn.execute(select(channel_refs).where(channel_refs.c.ref.in_(chunk))):
-                refs[(row.channel, row.ref)] = row
+        refs = await _channel_refs(
+            conn, {(inbox[items[i].inbox_id].channel, inbox[items[i].inbox_id].ref) for i in settle}
+        )
         with_transition = [i for i in settle if items[i].transition is not None]
         applied = await self._apply_many(
             conn, [(t, None) for i in with_transition if (t := items[i].transition) is not None]
