@@ -243,6 +243,21 @@ async def test_queue_full_is_unavailable(
     assert caught.value.retry_after_s is not None
 
 
+async def test_another_response_to_a_submit_is_an_unknown_outcome(
+    smsc: SmscSimulator, clock: FakeClock, make_sender: SenderFactory
+) -> None:
+    # an SMSC answering the submit_sm's sequence with a deliver_sm_resp: no message id to match a
+    # receipt to, and the submit may or may not have been taken (smpplib's parse used to read the
+    # deliver_sm_resp's message_id as the SMSC's id)
+    smsc.script_number("447700900099", Script(Behaviour.WRONG_RESPONSE))
+    sender = await make_sender()
+    with pytest.raises(ChannelUnavailable, match=r"unreadable submit_sm_resp.*not a submit_sm_resp"):
+        await sender.send(outbound(clock, to="447700900099"))
+    # the bind is still good for the next message
+    accepted = await sender.send(outbound(clock, to="447700900001"))
+    assert accepted.refs
+
+
 @pytest.mark.parametrize(
     ("behaviour", "status", "error"),
     [

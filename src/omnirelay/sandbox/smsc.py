@@ -13,7 +13,7 @@ every failover path can be driven:
 * per destination (exact number, or a suffix rule; the longest suffix wins) a `Script` picks the
   behaviour: deliver, fail with UNDELIV / REJECTD / EXPIRED (with an `err` code), never answer,
   answer throttled (0x58) or queue full (0x14), reject with RINVDSTADR or RINVSRCADR, answer
-  `generic_nack`, or drop the connection;
+  `generic_nack`, answer with another response (`deliver_sm_resp`), or drop the connection;
 * `paused = True` holds receipts until it is set back to False; `receipt_before_response` sends
   the receipt before the `submit_sm_resp` (the race real SMSCs produce); `response_delay_s`
   delays every `submit_sm_resp` (so pipelining is visible in `max_outstanding`);
@@ -104,6 +104,7 @@ class Behaviour(StrEnum):
     INVALID_SOURCE = "INVALID_SOURCE"  # submit_sm_resp ESME_RINVSRCADR (0x0A)
     GENERIC_NACK = "GENERIC_NACK"  # generic_nack (as if the PDU could not be parsed)
     DROP_CONNECTION = "DROP_CONNECTION"  # close the TCP connection without answering
+    WRONG_RESPONSE = "WRONG_RESPONSE"  # answer with a deliver_sm_resp of the submit's sequence (broken SMSC)
 
 
 _REJECT_STATUS: Final = {
@@ -538,6 +539,8 @@ class SmscSimulator:
         message_id: str | None = None
         if behaviour in _REJECT_STATUS:
             status = _REJECT_STATUS[behaviour]
+        elif behaviour is Behaviour.WRONG_RESPONSE:
+            status = ESME_ROK
         elif behaviour in _RECEIPT_STAT:
             status = ESME_ROK
             self._id_counter += 1
@@ -573,6 +576,8 @@ class SmscSimulator:
             response = _build("submit_sm_resp", sequence, message_id=message_id)
         elif behaviour is Behaviour.GENERIC_NACK:
             response = _build("generic_nack", sequence, status=status)
+        elif behaviour is Behaviour.WRONG_RESPONSE:
+            response = _build("deliver_sm_resp", sequence, message_id="not-a-submit-answer")
         else:
             response = _build("submit_sm_resp", sequence, status=status)
         receipt = self._receipt_for(connection, record, script) if message_id is not None else None

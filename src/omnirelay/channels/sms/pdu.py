@@ -201,14 +201,17 @@ def decode_message_id(frame: bytes) -> str:
     defined for v3.4; SMPP 5.0 adds some), which are ignored. `PduDecodeError` when the NUL is
     missing or a TLV runs past the end. smpplib returned the id minus its last octet for some
     frames without a NUL, and raised on the TLVs whose tags it knows.
-    A frame of another command id is still decoded by smpplib.
+    A frame of another command id (an SMSC answering a submit with another response) is a
+    `PduDecodeError` too: smpplib gave the `AttributeError` of a PDU without a message_id.
     """
+    (command_id,) = _COMMAND_ID.unpack_from(frame, 4)
+    if command_id != SUBMIT_SM_RESP:
+        raise PduDecodeError(
+            command_id=command_id, reason=f"command 0x{command_id:08x} is not a submit_sm_resp"
+        )
     end = len(frame)
     if end <= HEADER_LENGTH:
         return ""
-    (command_id,) = _COMMAND_ID.unpack_from(frame, 4)
-    if command_id != SUBMIT_SM_RESP:
-        return _text(_parse(frame).message_id) or ""
     nul = frame.find(0, HEADER_LENGTH)
     if nul < 0:
         raise PduDecodeError(command_id=command_id, reason="message_id has no NUL terminator")
