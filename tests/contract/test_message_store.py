@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 from datetime import timedelta
 
 import msgspec
@@ -206,7 +205,7 @@ async def test_receipts_settled_together_each_get_their_own_outcome(
     due = {d.receipt.ref: d for d in await store.due_receipts(clock.now(), 10)}
     m0, m1 = waiting["m0"], waiting["m1"]
     assert m0 is not None and m1 is not None
-    stale_m1 = replace(m1, version=m1.version - 1)  # decided on an older state of m1
+    stale_m1 = msgspec.structs.replace(m1, version=m1.version - 1)  # decided on an older state of m1
     outcomes = [
         ReceiptOutcome(
             due["mid-0"].id, transition=transition_for(m0, Delivered(DELIVERED_TO_HANDSET), clock.now())
@@ -248,7 +247,7 @@ async def test_a_failover_can_keep_its_lease(store: SqlMessageStore, clock: Fake
     (rec,) = await store.claim_due(clock.now(), "node-a", 30, 10)
     reject = transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
     until = clock.now() + timedelta(seconds=30)
-    assert await store.apply([replace(reject, lease_until=until)], "node-a") == [True]
+    assert await store.apply([msgspec.structs.replace(reject, lease_until=until)], "node-a") == [True]
     assert await store.claim_due(clock.now(), "node-b", 30, 10) == []
     clock.advance(31)  # node-a died while sending the SMS step
     (again,) = await store.claim_due(clock.now(), "node-b", 30, 10)

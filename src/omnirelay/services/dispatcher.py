@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import timedelta
+
+import msgspec
 
 from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
 from omnirelay.domain.failover import (
@@ -150,7 +151,9 @@ class Dispatcher:
                 and next_at <= now
             )
             if chain:
-                transition = replace(transition, lease_until=now + timedelta(seconds=self._lease_s))
+                transition = msgspec.structs.replace(
+                    transition, lease_until=now + timedelta(seconds=self._lease_s)
+                )
             (applied,) = await self._store.apply([transition], self._owner)
             if applied and not chain and next_at is not None and next_at <= transition.now:
                 self._wake.set()  # a retry due now: claimed at once, not at the next poll

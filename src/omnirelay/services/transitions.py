@@ -7,6 +7,8 @@ import random
 from dataclasses import replace
 from datetime import datetime
 
+import msgspec
+
 from omnirelay.domain import failover
 from omnirelay.domain.failover import Outcome, RetryPolicy
 from omnirelay.domain.statuses import NO_ERROR, PENDING_ACCEPTED
@@ -57,7 +59,7 @@ def record_after(transition: Transition) -> MessageRecord:
     if transition.lease_until is not None:
         state = replace(state, next_action_at=transition.lease_until)
     accepted = transition.accepted
-    return replace(
+    return msgspec.structs.replace(
         record,
         version=record.version + 1,
         state=state,
