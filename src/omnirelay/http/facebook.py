@@ -18,9 +18,8 @@ from omnirelay.domain.messages import (
 from omnirelay.http.body import decode_raw
 from omnirelay.http.context import Services, pull_reports
 from omnirelay.http.sends import via_starlette
-from omnirelay.http.types import FacebookMessageIn, FacebookSingleIn, FacebookSingleOut, StatusOut, encoder
+from omnirelay.http.types import FacebookMessageIn, FacebookSingleIn, FacebookSingleOut, encoder, status_out
 from omnirelay.ports import Api
-from omnirelay.services.reports import status_json
 
 
 def content_from(message: FacebookMessageIn, prefix: str) -> FacebookContent:
@@ -53,7 +52,7 @@ async def single(svc: Services, account_id: int, raw: bytes) -> bytes:
     return encoder.encode(
         FacebookSingleOut(
             to=result.to,
-            status=StatusOut(**status_json(result.status)),
+            status=status_out(result.status),
             messageCount=result.message_count,
             messageId=result.message_id,
         )

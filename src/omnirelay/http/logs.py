@@ -19,10 +19,10 @@ from omnirelay.http.types import (
     LogOut,
     LogsOut,
     PriceOut,
-    StatusOut,
+    status_out,
 )
 from omnirelay.ports import Api, LogFilter, LogRow, PriceList
-from omnirelay.services.reports import destination_price, error_json, price_json, status_json
+from omnirelay.services.reports import destination_price, error_json, price_json
 
 
 def _multi(request: Request, *names: str) -> tuple[str, ...]:
@@ -83,19 +83,19 @@ def render(row: LogRow, api: Api, prices: PriceList | None = None) -> LogOut:
         price=PriceOut(
             **price_json(row.message_count, destination_price(row.channel, row.to, row.status, prices))
         ),
-        status=StatusOut(**status_json(row.status)),
+        status=status_out(row.status),
         channel=row.channel if api is Api.OMNI else None,
         attempts=[
             AttemptOut(
                 channel=a.channel,
                 to=a.to,
-                status=StatusOut(**status_json(a.status)),
+                status=status_out(a.status),
                 error=ErrorOut(**error_json(a.error)),
                 sentAt=format_time(a.sent_at) if a.sent_at else None,
                 doneAt=format_time(a.done_at) if a.done_at else None,
                 lateDelivery=(
                     LateDeliveryOut(
-                        status=StatusOut(**status_json(a.late_status)),
+                        status=status_out(a.late_status),
                         doneAt=format_time(a.late_at) if a.late_at else None,
                     )
                     if a.late_status is not None

@@ -28,14 +28,13 @@ from omnirelay.http.types import (
     ScenarioOut,
     ScenariosOut,
     SmsIn,
-    StatusOut,
     StepOut,
     ToIn,
     encoder,
+    status_out,
 )
 from omnirelay.ports import Api
 from omnirelay.services.omni import OmniDestination, OmniRequest, OmniResult
-from omnirelay.services.reports import status_json
 from omnirelay.services.scenarios import ScenarioChange
 
 _UNIT_S = {
@@ -167,8 +166,7 @@ def render(result: OmniResult) -> bytes:
     return encoder.encode(
         OmniOut(
             messages=[
-                OmniMessageOut(ToIn(**m.to), StatusOut(**status_json(m.status)), m.message_id)
-                for m in result.messages
+                OmniMessageOut(ToIn(**m.to), status_out(m.status), m.message_id) for m in result.messages
             ],
             bulkId=result.bulk_id,
         )

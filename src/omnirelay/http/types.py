@@ -7,15 +7,30 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
+from omnirelay.domain.statuses import Status
+from omnirelay.services.reports import status_json
+
 NonEmpty = Annotated[str, Meta(min_length=1)]
 
 
-class StatusOut(Struct):
+class StatusOut(Struct, frozen=True):
     groupId: int
     groupName: str
     id: int
     name: str
     description: str
+
+
+_STATUS_OUT: dict[int, StatusOut] = {}
+
+
+def status_out(status: Status) -> StatusOut:
+    """The API's status object. Statuses are a fixed set, so each is built once and shared (a
+    10,000-destination answer built 10,000 dicts and Structs of the same few statuses)."""
+    out = _STATUS_OUT.get(status.id)
+    if out is None:
+        out = _STATUS_OUT[status.id] = StatusOut(**status_json(status))
+    return out
 
 
 class ButtonIn(Struct):
