@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import msgspec
@@ -411,6 +413,29 @@ def test_a_row_statement_refuses_values_written_into_it() -> None:
         )
 
 
+@contextlib.asynccontextmanager
+async def query_plans(engine: AsyncEngine) -> AsyncIterator[list[tuple[str, str]]]:
+    """The statements SQLAlchemy runs within the block, each with SQLite's query plan (filled in
+    when the block ends). Driver-level executemanys (`RowStatement`) are not seen."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, object]] = []
+    plans: list[tuple[str, str]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield plans
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    async with engine.connect() as conn:
+        for statement, parameters in seen:
+            rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)).all()  # type: ignore[arg-type]
+            plans.append((statement, " / ".join(str(row[-1]) for row in rows)))
+
+
 async def test_receipts_find_their_channel_refs_by_primary_key(
     engine: AsyncEngine, store: SqlMessageStore, clock: FakeClock
 ) -> None:
@@ -419,8 +444,6 @@ async def test_receipts_find_their_channel_refs_by_primary_key(
     # (channel, ref) key: checked on SQLite's query plans of the statements they run.
     if engine.dialect.name != "sqlite":
         pytest.skip("query plans are read on SQLite")
-    from sqlalchemy import event
-
     await store.insert_messages([new_message(clock, f"m{i}") for i in range(2)])
     claimed = sorted(await store.claim_due(clock.now(), "n", 30, 10), key=lambda r: r.message_id)
     for i, rec in enumerate(claimed):
@@ -434,24 +457,31 @@ async def test_receipts_find_their_channel_refs_by_primary_key(
         ],
         clock.now(),
     )
-    seen: list[tuple[str, object]] = []
-
-    def capture(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    async with query_plans(engine) as plans:
         due = {(d.receipt.channel, d.receipt.ref): d for d in await store.due_receipts(clock.now(), 10)}
         assert due[(Channel.FACEBOOK, "mid-0")].record is not None
         assert due[(Channel.SMS, "mid-1")].record is None  # mid-1 is a FACEBOOK ref
         outcomes = [ReceiptOutcome(d.id, retry_at=clock.now()) for d in due.values()]
         assert await store.settle_receipts(outcomes) == [True, True]
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    reads = [(s, p) for s, p in seen if "channel_refs" in s]
-    assert reads, seen
-    async with engine.connect() as conn:
-        for statement, parameters in reads:
-            plan = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)).all()  # type: ignore[arg-type]
-            details = " / ".join(str(row[-1]) for row in plan)
-            assert "SCAN channel_refs" not in details, (statement, details)
+    reads = [(s, plan) for s, plan in plans if "channel_refs" in s]
+    assert reads, plans
+    for statement, plan in reads:
+        assert "SCAN channel_refs" not in plan, (statement, plan)
+
+
+async def test_retention_reads_no_whole_table(engine: AsyncEngine, writer: Writer, clock: FakeClock) -> None:
+    # The purge runs in the writer's transaction: a scan of messages or reports (tables that grow
+    # with every message) held every write back for as long, every round, even with nothing to
+    # purge. Each of its statements must find its rows through an index.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are read on SQLite")
+    from omnirelay.ports import Retention
+    from omnirelay.store.housekeeping import SqlHousekeeping
+
+    store = SqlMessageStore(engine, writer)
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(3)])
+    async with query_plans(engine) as plans:
+        await SqlHousekeeping(writer).purge(clock.now() + timedelta(days=400), Retention())
+    assert any("FROM messages" in s for s, _ in plans) and any("FROM reports" in s for s, _ in plans), plans
+    for statement, plan in plans:
+        assert not plan.startswith("SCAN") and " SCAN " not in plan, (statement, plan)
