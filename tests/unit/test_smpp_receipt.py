@@ -153,19 +153,22 @@ def test_text_field_swallows_look_alike_keys() -> None:
 
 
 def _reference_fields(text: str) -> dict[str, str]:
-    """The receipt text parse as first written: the keys' alternation alone, each key normalised
-    by a regular expression (the shipped one skips positions by the keys' first letters and
-    memoises the normalised keys)."""
+    """The receipt text's fields by the rule, spelt out: each key runs to the next key (the last
+    one to the end), values stripped, the first of a repeated key kept, and everything after
+    `text:` is the text. Keys are found by the keys' alternation alone and normalised with a
+    regular expression (the shipped parse skips positions by the keys' first letters and memoises
+    the normalised keys)."""
     key_re = re.compile(r"(?<![A-Za-z])(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", re.I)
+    found = [
+        (re.sub(r"[ _]", "", m.group(1).lower()).replace("date", "_date"), m) for m in key_re.finditer(text)
+    ]
+    ends = [m.start() for _, m in found[1:]] + [len(text)] if found else []
     fields: dict[str, str] = {}
-    matches = list(key_re.finditer(text))
-    for index, match in enumerate(matches):
-        key = re.sub(r"[ _]", "", match.group(1).lower()).replace("date", "_date")
+    for (key, match), end in zip(found, ends, strict=True):
         if key == "text":
-            fields[key] = text[match.end() :]
-            break
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        fields.setdefault(key, text[match.end() : end].strip())
+            return fields | {"text": text[match.end() :]}
+        if key not in fields:
+            fields[key] = text[match.end() : end].strip()
     return fields
 
 
