@@ -492,6 +492,13 @@ def test_message_id_of_another_response_is_refused(command: str) -> None:
             pdu.decode_message_id(answer)
 
 
+def test_message_id_of_less_than_a_header_is_refused() -> None:
+    frame = pdu.HEADER.pack(16, pdu.SUBMIT_SM_RESP, 0, 1)
+    for cut in range(16):
+        with pytest.raises(pdu.PduDecodeError, match="shorter than a PDU header"):
+            pdu.decode_message_id(frame[:cut])
+
+
 def test_message_id_with_a_tlv_smpplib_knows_is_read() -> None:
     frame = with_length(
         ref_generate("submit_sm_resp", 1, message_id="abc") + tlv(ADDITIONAL_STATUS_INFO_TEXT, b"x\0")

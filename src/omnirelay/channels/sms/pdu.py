@@ -204,6 +204,8 @@ def decode_message_id(frame: bytes) -> str:
     A frame of another command id (an SMSC answering a submit with another response) is a
     `PduDecodeError` too: smpplib gave the `AttributeError` of a PDU without a message_id.
     """
+    if len(frame) < HEADER_LENGTH:  # `read_frame` never gives one
+        raise PduDecodeError(command_id=0, reason="shorter than a PDU header")
     (command_id,) = _COMMAND_ID.unpack_from(frame, 4)
     if command_id != SUBMIT_SM_RESP:
         raise PduDecodeError(
