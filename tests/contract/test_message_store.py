@@ -346,17 +346,17 @@ async def test_retention_drops_what_is_past_its_window(engine: AsyncEngine, writ
 
 
 async def test_a_failed_driver_level_insert_is_raised_as_sqlalchemy_would(engine: AsyncEngine) -> None:
-    # RowInsert bypasses SQLAlchemy's execution on SQLite: its errors must still be DBAPIErrors, so
+    # RowStatement bypasses SQLAlchemy's execution on SQLite: its errors must still be DBAPIErrors, so
     # that the writer answers "storage unavailable" (503) for an operational failure
     from sqlalchemy.exc import DBAPIError
 
-    from omnirelay.store.engine import RowInsert
+    from omnirelay.store.engine import RowStatement
     from omnirelay.store.tables import messages
 
-    insert_ids = RowInsert(messages, ("id", "account_id"))
+    insert_ids = RowStatement.inserting(messages, ("id", "account_id"))
     with pytest.raises(DBAPIError):
         async with engine.begin() as conn:
-            await insert_ids.run(conn, [(1, None)])  # account_id is NOT NULL
+            await insert_ids.run_tuples(conn, [(1, None)])  # account_id is NOT NULL
 
 
 async def test_a_row_statement_runs_mappings_in_its_own_parameter_order(engine: AsyncEngine) -> None:

@@ -101,6 +101,14 @@ class RowStatement:
             raise ValueError(f"every parameter must be a bindparam without a value: {fixed or 'none'}")
         return compiled.string, names
 
+    @classmethod
+    def inserting(cls, table: Table, columns: tuple[str, ...]) -> RowStatement:
+        """An INSERT of these columns; `run_tuples` takes rows in `columns` order."""
+        stmt = cls(insert(table).values({c: bindparam(c) for c in columns}))
+        if stmt.names != columns:
+            raise ValueError("parameters in another order than the columns")
+        return stmt
+
     async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> int | None:
         """Run for every row; the rows changed, where the driver tells (SQLite), else None."""
         return await self.run_tuples(conn, [self._row(row) for row in rows])
@@ -120,16 +128,3 @@ class RowStatement:
             return int(cursor.rowcount)
         await conn.exec_driver_sql(self._pg, rows)
         return None
-
-
-class RowInsert(RowStatement):
-    """An INSERT of fixed columns (`RowStatement`), rows given as tuples in `columns` order."""
-
-    def __init__(self, table: Table, columns: tuple[str, ...]) -> None:
-        super().__init__(insert(table).values({c: bindparam(c) for c in columns}))
-        if self.names != columns:
-            raise ValueError("parameters in another order than the columns")
-        self.columns = columns
-
-    async def run(self, conn: AsyncConnection, rows: Sequence[Any]) -> int | None:
-        return await self.run_tuples(conn, list(rows))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,7 +34,7 @@ from omnirelay.ports import (
     Transition,
 )
 from omnirelay.store import codec
-from omnirelay.store.engine import RowInsert, RowStatement, reading
+from omnirelay.store.engine import RowStatement, reading
 from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
 from omnirelay.store.writer import Writer
 
@@ -112,11 +112,6 @@ def _report_row(
     }
 
 
-def _inserting(table: Table, columns: Sequence[str]) -> RowStatement:
-    """An INSERT of these columns, each row a mapping of them."""
-    return RowStatement(insert(table).values({c: bindparam(c) for c in columns}))
-
-
 # The writes below run many rows at a time, as `RowStatement`s (one executemany at the driver).
 
 # Recording a try: insert the attempt, or update it on a retry of the same step. The text is the
@@ -155,8 +150,10 @@ _END_ATTEMPT = RowStatement(
     .values(status_id=bindparam("b_status"), error_id=bindparam("b_error"), done_at=bindparam("b_done"))
 )
 
-_CHANNEL_REF_INSERT = _inserting(channel_refs, ("channel", "ref", "message_pk", "step_index", "delivered"))
-_REPORT_INSERT = _inserting(
+_CHANNEL_REF_INSERT = RowStatement.inserting(
+    channel_refs, ("channel", "ref", "message_pk", "step_index", "delivered")
+)
+_REPORT_INSERT = RowStatement.inserting(
     reports,
     (
         "account_id",
@@ -174,7 +171,7 @@ _REPORT_INSERT = _inserting(
         "push_tries",
     ),
 )
-_RECEIPT_INSERT = _inserting(
+_RECEIPT_INSERT = RowStatement.inserting(
     receipts_inbox,
     ("channel", "ref", "status_id", "error_id", "done_at", "detail", "received_at", "next_try_at"),
 )
@@ -229,7 +226,7 @@ _LATE_RECEIPT = RowStatement(
 )
 
 
-_MESSAGE_INSERT = RowInsert(
+_MESSAGE_INSERT = RowStatement.inserting(
     messages,
     (
         "account_id",
@@ -265,7 +262,7 @@ _MESSAGE_INSERT = RowInsert(
 
 
 def _message_values(m: NewMessage) -> tuple[Any, ...]:
-    """A new message's row, in `_MESSAGE_INSERT.columns` order."""
+    """A new message's row, in `_MESSAGE_INSERT.names` order."""
     s = m.state
     first = m.plan[0] if m.plan else None
     final = m.final_report is not None
@@ -368,12 +365,12 @@ class SqlMessageStore:
             for i, m in enumerate(items):
                 if m.account_id == account_id and m.message_id in used:
                     ok[i] = False
-        await _MESSAGE_INSERT.run(
+        await _MESSAGE_INSERT.run_tuples(
             conn, [_message_values(m) for i, m in enumerate(items) if ok[i] and m.final_report is None]
         )
         for i, m in enumerate(items):
             if ok[i] and m.final_report is not None:
-                row = dict(zip(_MESSAGE_INSERT.columns, _message_values(m), strict=True))
+                row = dict(zip(_MESSAGE_INSERT.names, _message_values(m), strict=True))
                 pk = (await conn.execute(insert(messages).returning(messages.c.id), row)).scalar_one()
                 await self._insert_report(conn, pk=pk, owner=m, report=m.final_report, now=m.created_at)
         return ok
@@ -677,7 +674,7 @@ class SqlMessageStore:
                 inbox[row.id] = row
         settle = [i for i in settle if items[i].inbox_id in inbox]  # gone already: nothing to do
         refs = await _channel_refs(
-            conn, {(inbox[items[i].inbox_id].channel, inbox[items[i].inbox_id].ref) for i in settle}
+            conn, {(row.channel, row.ref) for row in (inbox[items[i].inbox_id] for i in settle)}
         )
         with_transition = [i for i in settle if items[i].transition is not None]
         applied = await self._apply_many(
