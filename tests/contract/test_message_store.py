@@ -467,6 +467,12 @@ async def test_receipts_find_their_channel_refs_by_primary_key(
     assert reads, plans
     for statement, plan in reads:
         assert "SCAN channel_refs" not in plan, (statement, plan)
+    # the inbox poll: due receipts in index order, neither a scan in id order nor a sort of every
+    # due row (a pile of unmatched receipts waiting for a retry is read on every poll)
+    inbox = [(s, plan) for s, plan in plans if s.lstrip().startswith("SELECT") and "FROM receipts_inbox" in s]
+    assert inbox, plans
+    for statement, plan in inbox:
+        assert "SCAN" not in plan and "TEMP B-TREE" not in plan, (statement, plan)
 
 
 async def test_retention_reads_no_whole_table(engine: AsyncEngine, writer: Writer, clock: FakeClock) -> None:
@@ -476,12 +482,19 @@ async def test_retention_reads_no_whole_table(engine: AsyncEngine, writer: Write
     if engine.dialect.name != "sqlite":
         pytest.skip("query plans are read on SQLite")
     from omnirelay.ports import Retention
+    from omnirelay.store.forwards import SqlForwardStore
     from omnirelay.store.housekeeping import SqlHousekeeping
 
     store = SqlMessageStore(engine, writer)
     await store.insert_messages([new_message(clock, f"m{i}") for i in range(3)])
     async with query_plans(engine) as plans:
         await SqlHousekeeping(writer).purge(clock.now() + timedelta(days=400), Retention())
+        await SqlForwardStore(engine, writer).claim_forwards(clock.now(), 30, 10)
     assert any("FROM messages" in s for s, _ in plans) and any("FROM reports" in s for s, _ in plans), plans
     for statement, plan in plans:
         assert not plan.startswith("SCAN") and " SCAN " not in plan, (statement, plan)
+    # finished forwards are found by age, not by walking every finished one (next_try_at NULL), and
+    # the sender's poll reads pending ones only
+    forwards_plans = {s.split()[0]: plan for s, plan in plans if "FROM forwards" in s}
+    assert "ix_forwards_done (created_at<?)" in forwards_plans["DELETE"], forwards_plans
+    assert "ix_forwards_pending (next_try_at<?)" in forwards_plans["SELECT"], forwards_plans

@@ -608,7 +608,9 @@ class SqlMessageStore:
                 await conn.execute(
                     select(receipts_inbox)
                     .where(receipts_inbox.c.next_try_at <= to_ms(now))
-                    .order_by(receipts_inbox.c.id)
+                    # the index's order (next_try_at, then rowid): by id alone, SQLite scanned the
+                    # whole inbox in id order, unmatched receipts waiting for a retry included
+                    .order_by(receipts_inbox.c.next_try_at, receipts_inbox.c.id)
                     .limit(limit)
                 )
             ).all()

@@ -263,8 +263,22 @@ forwards = Table(
     Column("url", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    Column("next_try_at", BigInteger, nullable=True, index=True),  # None once delivered or given up
+    Column("next_try_at", BigInteger, nullable=True),  # None once delivered or given up
     Column("tries", Integer, nullable=False),
+    # two disjoint partial indexes: pending forwards by when they are due (the sender's poll), and
+    # finished ones by age (retention), so that neither walks the other's rows
+    Index(
+        "ix_forwards_pending",
+        "next_try_at",
+        sqlite_where=text("next_try_at IS NOT NULL"),
+        postgresql_where=text("next_try_at IS NOT NULL"),
+    ),
+    Index(
+        "ix_forwards_done",
+        "created_at",
+        sqlite_where=text("next_try_at IS NULL"),
+        postgresql_where=text("next_try_at IS NULL"),
+    ),
 )
 
 prices = Table(
