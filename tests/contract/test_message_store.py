@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 import pytest
@@ -498,3 +499,44 @@ async def test_retention_reads_no_whole_table(engine: AsyncEngine, writer: Write
     forwards_plans = {s.split()[0]: plan for s, plan in plans if "FROM forwards" in s}
     assert "ix_forwards_done (created_at<?)" in forwards_plans["DELETE"], forwards_plans
     assert "ix_forwards_pending (next_try_at<?)" in forwards_plans["SELECT"], forwards_plans
+
+
+async def test_receipt_refs_are_probed_by_key_on_postgresql(engine: AsyncEngine) -> None:
+    # On a table without statistics yet (fresh, or growing faster than autovacuum analyzes it),
+    # PostgreSQL took `channel = ? AND ref IN (…)` for unselective and read every ref of the channel
+    # through the key's prefix: the receipt batches slowed down as channel_refs grew. The look-up must
+    # find each ref through the primary key, whatever the statistics say.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner; SQLite's plan is read by the test above")
+    from sqlalchemy import event, text
+
+    from omnirelay.store.messages import _channel_refs
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO channel_refs (channel, ref, message_pk, step_index, delivered) "
+                "SELECT 'SMS', 'r' || g, g, 1, false FROM generate_series(1, 20000) g"
+            )
+        )
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        seen.append((statement, parameters))
+
+    wanted = {("SMS", f"r{i}") for i in range(1000, 1200)} | {("SMS", "absent"), ("FACEBOOK", "r5")}
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with engine.connect() as conn:
+            found = await _channel_refs(conn, wanted)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    assert set(found) == {("SMS", f"r{i}") for i in range(1000, 1200)}
+    assert found[("SMS", "r1000")].message_pk == 1000
+    assert len(seen) == 2, seen  # one look-up per channel
+    async with engine.connect() as conn:
+        for statement, parameters in seen:
+            plan = [row[0] for row in await conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
+            scans = [line for line in plan if "on channel_refs" in line]
+            assert scans and all("Index Scan" in line for line in scans), plan
+            assert any("Index Cond" in line and "ref" in line for line in plan), plan
