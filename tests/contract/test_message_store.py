@@ -540,3 +540,40 @@ async def test_receipt_refs_are_probed_by_key_on_postgresql(engine: AsyncEngine)
             scans = [line for line in plan if "on channel_refs" in line]
             assert scans and all("Index Scan" in line for line in scans), plan
             assert any("Index Cond" in line and "ref" in line for line in plan), plan
+
+
+async def test_id_lists_are_one_statement_on_postgresql(
+    engine: AsyncEngine, store: SqlMessageStore, clock: FakeClock
+) -> None:
+    # An `IN` list is another statement for every count of values, and asyncpg prepared each one
+    # again (a round trip per batch on the writer's connection). On PostgreSQL the lists are one
+    # array parameter: the same text whatever the count. On both, the same rows come back.
+    from sqlalchemy import event
+
+    from omnirelay.store.engine import one_of
+    from omnirelay.store.tables import messages
+
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(4)])
+    async with engine.connect() as conn:
+        pks = sorted((await conn.execute(select(messages.c.id))).scalars().all())
+    pg = engine.dialect.name == "postgresql"
+    texts: list[str] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        texts.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with engine.connect() as conn:
+            found = [
+                sorted(
+                    (
+                        await conn.execute(select(messages.c.id).where(one_of(messages.c.id, some, pg=pg)))
+                    ).scalars()
+                )
+                for some in (pks[:1], pks[1:3], [*pks[2:], -1])
+            ]
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    assert found == [pks[:1], pks[1:3], pks[2:]]
+    assert len(set(texts)) == (1 if pg else 3), texts

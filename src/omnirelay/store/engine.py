@@ -8,8 +8,9 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, insert, text
+from sqlalchemy import ColumnElement, Table, any_, bindparam, event, insert, text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import UpdateBase
@@ -57,6 +58,15 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         raise
     else:
         await conn_cm.__aexit__(None, None, None)
+
+
+def one_of(column: ColumnElement[Any], values: Sequence[Any], *, pg: bool) -> ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY($1)`, one array parameter. An `IN` list is a
+    new statement text for every count of values: asyncpg prepared each one again (a round trip,
+    and planning with hundreds of parameters), since a batch's count rarely repeats."""
+    if pg:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 async def reachable(engine: AsyncEngine) -> bool:

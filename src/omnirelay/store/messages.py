@@ -35,7 +35,7 @@ from omnirelay.ports import (
     Transition,
 )
 from omnirelay.store import codec
-from omnirelay.store.engine import RowStatement, reading
+from omnirelay.store.engine import RowStatement, one_of, reading
 from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
 from omnirelay.store.writer import Writer
 
@@ -492,7 +492,7 @@ class SqlMessageStore:
         for chunk in _chunks(pks):
             stmt = (
                 select(messages.c.id, messages.c.version, messages.c.lease_owner)
-                .where(messages.c.id.in_(chunk))
+                .where(one_of(messages.c.id, chunk, pg=self._pg))
                 .order_by(messages.c.id)
             )
             if self._pg:
@@ -641,13 +641,17 @@ class SqlMessageStore:
             records: dict[int, MessageRecord] = {}
             undelivered: dict[tuple[int, int], frozenset[str]] = {}
             if pks:
-                for row in (await conn.execute(select(*_RECORD_COLUMNS).where(messages.c.id.in_(pks)))).all():
+                by_pk = one_of(messages.c.id, list(pks), pg=self._pg)
+                for row in (await conn.execute(select(*_RECORD_COLUMNS).where(by_pk))).all():
                     records[row.id] = _record(row)
                 parts = (
                     await conn.execute(
                         select(
                             channel_refs.c.message_pk, channel_refs.c.step_index, channel_refs.c.ref
-                        ).where(channel_refs.c.message_pk.in_(pks), channel_refs.c.delivered.is_(False))
+                        ).where(
+                            one_of(channel_refs.c.message_pk, list(pks), pg=self._pg),
+                            channel_refs.c.delivered.is_(False),
+                        )
                     )
                 ).all()
                 collect: dict[tuple[int, int], set[str]] = {}
@@ -692,7 +696,8 @@ class SqlMessageStore:
         settle = [i for i, o in enumerate(items) if o.retry_at is None]
         inbox: dict[int, Any] = {}
         for chunk in _chunks(sorted({items[i].inbox_id for i in settle})):
-            for row in await conn.execute(select(receipts_inbox).where(receipts_inbox.c.id.in_(chunk))):
+            by_id = one_of(receipts_inbox.c.id, chunk, pg=self._pg)
+            for row in await conn.execute(select(receipts_inbox).where(by_id)):
                 inbox[row.id] = row
         settle = [i for i in settle if items[i].inbox_id in inbox]  # gone already: nothing to do
         refs = await _channel_refs(
@@ -733,7 +738,7 @@ class SqlMessageStore:
         await _REF_DELIVERED.run(conn, delivered)
         await _LATE_RECEIPT.run(conn, late)
         for chunk in _chunks(gone):
-            await conn.execute(delete(receipts_inbox).where(receipts_inbox.c.id.in_(chunk)))
+            await conn.execute(delete(receipts_inbox).where(one_of(receipts_inbox.c.id, chunk, pg=self._pg)))
         return ok
 
     # -- reports --------------------------------------------------------------------------
