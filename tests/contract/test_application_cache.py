@@ -120,3 +120,24 @@ async def test_phone_lookups_of_a_moment_share_one_query(engine: AsyncEngine, wr
     assert await store.user_by_phone("app-1", "41790000002") == found[2]  # cached
     assert await store.user_by_phone("other-app", "41790000002") is None  # another application's number
     assert len(seen) == 4
+
+
+async def test_a_phone_lookup_given_up_leaves_the_others_of_its_number(engine: AsyncEngine, writer: Writer):
+    store = SqlApplicationStore(engine, writer)
+    await store.create_application(_app(), NOW)
+    await store.add_user(MessengerUser("u-1", "app-1", "psid-1", phone_number="41790000001"), NOW)
+    reads: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM messenger_users" in statement:
+            reads.append(statement)
+
+    impatient = asyncio.ensure_future(store.user_by_phone("app-1", "41790000001"))
+    patient = asyncio.ensure_future(store.user_by_phone("app-1", "41790000001"))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    user = await patient
+    assert user is not None and user.user_key == "u-1"
+    assert impatient.cancelled()
+    assert len(reads) == 1  # one query for both

@@ -120,7 +120,7 @@ class SqlApplicationStore:
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._loading: dict[tuple[str, ...], asyncio.Task[Any]] = {}
         self._generation = 0  # bumped by every write: a read begun before it is not cached
-        self._phones: dict[tuple[str, str], asyncio.Future[MessengerUser | None]] = {}
+        self._phones: dict[tuple[str, str], list[asyncio.Future[MessengerUser | None]]] = {}
         self._phones_task: asyncio.Task[None] | None = None
 
     async def _lookup(self, key: tuple[str, ...], load: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
@@ -185,13 +185,17 @@ class SqlApplicationStore:
         hit = self._cache.get(("phone", application_key, phone_number))
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]  # type: ignore[no-any-return]
-        fut = self._phones.get((application_key, phone_number))
-        if fut is None:
-            fut = self._phones[(application_key, phone_number)] = asyncio.get_running_loop().create_future()
-            fut.add_done_callback(_retrieve)
+        # each waiter its own future (awaited directly, no shield: a waiter that is cancelled
+        # cancels only its own), the waiters of one number answered by one row
+        fut: asyncio.Future[MessengerUser | None] = asyncio.get_running_loop().create_future()
+        waiters = self._phones.get((application_key, phone_number))
+        if waiters is None:
+            self._phones[(application_key, phone_number)] = [fut]
             if self._phones_task is None:
                 self._phones_task = asyncio.create_task(self._look_up_phones())
-        return await asyncio.shield(fut)
+        else:
+            waiters.append(fut)
+        return await fut
 
     async def _look_up_phones(self) -> None:
         """Answer the waiting phone look-ups, batch after batch, until none is left."""
@@ -204,7 +208,7 @@ class SqlApplicationStore:
             self._phones_task = None
 
     async def _answer_phones(
-        self, waiting: dict[tuple[str, str], asyncio.Future[MessengerUser | None]]
+        self, waiting: dict[tuple[str, str], list[asyncio.Future[MessengerUser | None]]]
     ) -> None:
         generation = self._generation
         by_app: dict[str, list[str]] = {}
@@ -220,20 +224,22 @@ class SqlApplicationStore:
                         for row in rows:  # oldest first: the first user registered with the number
                             found.setdefault((app_key, row.phone_number), user_from_row(row))
         except BaseException as exc:  # every waiter gets the error; the next batch tries again
-            for fut in waiting.values():
-                if not fut.done():
-                    if isinstance(exc, Exception):
-                        fut.set_exception(exc)
-                    else:
-                        fut.cancel()  # shutting down
+            for futs in waiting.values():
+                for fut in futs:
+                    if not fut.done():
+                        if isinstance(exc, Exception):
+                            fut.set_exception(exc)
+                        else:
+                            fut.cancel()  # shutting down
             if not isinstance(exc, Exception):
                 raise
             return
-        for key, fut in waiting.items():
+        for key, futs in waiting.items():
             user = found.get(key)
             self._remember(("phone", *key), user, generation)
-            if not fut.done():
-                fut.set_result(user)
+            for fut in futs:
+                if not fut.done():
+                    fut.set_result(user)
 
     # -- management -------------------------------------------------------------------------
 
