@@ -29,13 +29,13 @@ def _app(name: str = "shop") -> MessengerApplication:
     )
 
 
-def _count_reads(engine: AsyncEngine) -> list[str]:
-    """Every SELECT of the applications table the engine runs, as it reaches the driver."""
+def _count_reads(engine: AsyncEngine, table: str = "applications") -> list[str]:
+    """Every SELECT of `table` the engine runs, as it reaches the driver."""
     seen: list[str] = []
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM applications" in statement:
+        if statement.lstrip().upper().startswith("SELECT") and f"FROM {table}" in statement:
             seen.append(statement)
 
     return seen
@@ -104,13 +104,7 @@ async def test_phone_lookups_of_a_moment_share_one_query(engine: AsyncEngine, wr
     later = datetime(2026, 1, 2, tzinfo=UTC)
     await store.add_user(MessengerUser("u-new", "app-1", "psid-new", phone_number="41790000001"), later)
     await store.add_user(MessengerUser("u-2", "app-1", "psid-2", phone_number="41790000002"), NOW)
-    seen: list[str] = []
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FROM messenger_users" in statement:
-            seen.append(statement)
-
+    seen = _count_reads(engine, "messenger_users")
     phones = [f"4179000{i:04d}" for i in range(1200)]  # more than one query's worth of numbers
     found = await asyncio.gather(*(store.user_by_phone("app-1", p) for p in phones))
     assert found[1] is not None and found[1].user_key == "u-old"  # the first registered with the number
@@ -126,13 +120,7 @@ async def test_a_phone_lookup_given_up_leaves_the_others_of_its_number(engine: A
     store = SqlApplicationStore(engine, writer)
     await store.create_application(_app(), NOW)
     await store.add_user(MessengerUser("u-1", "app-1", "psid-1", phone_number="41790000001"), NOW)
-    reads: list[str] = []
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FROM messenger_users" in statement:
-            reads.append(statement)
-
+    reads = _count_reads(engine, "messenger_users")
     impatient = asyncio.ensure_future(store.user_by_phone("app-1", "41790000001"))
     patient = asyncio.ensure_future(store.user_by_phone("app-1", "41790000001"))
     await asyncio.sleep(0)
