@@ -27,10 +27,9 @@ from omnirelay.store.writer import Writer
 
 _CACHE_S = 5.0
 
+
 # Every Messenger send by phone number looks its number up, and those are mostly distinct numbers:
 # cache misses. The misses of a moment are answered by one query per application (`user_by_phone`).
-
-
 def _by_phones(pg: bool) -> Select[Any]:
     """Users of an application by phone number, oldest first (`b_app`, `b_phones`)."""
     phones = bindparam("b_phones", expanding=not pg, type_=ARRAY(String) if pg else None)
