@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, String, any_, bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import MessengerApplication, MessengerUser
-from omnirelay.store.engine import reading
+from omnirelay.store.engine import one_of, reading
 from omnirelay.store.tables import applications, messenger_users, webhook_events
 from omnirelay.store.writer import Writer
 
@@ -30,22 +29,6 @@ _CACHE_S = 5.0
 
 # Every Messenger send by phone number looks its number up, and those are mostly distinct numbers:
 # cache misses. The misses of a moment are answered by one query per application (`user_by_phone`).
-def _by_phones(pg: bool) -> Select[Any]:
-    """Users of an application by phone number, oldest first (`b_app`, `b_phones`)."""
-    phones = bindparam("b_phones", expanding=not pg, type_=ARRAY(String) if pg else None)
-    return (
-        select(messenger_users)
-        .where(
-            messenger_users.c.application_key == bindparam("b_app"),
-            # PostgreSQL: one array, one prepared statement whatever the count (see engine.one_of)
-            messenger_users.c.phone_number == any_(phones)
-            if pg
-            else messenger_users.c.phone_number.in_(phones),
-        )
-        .order_by(messenger_users.c.created_at)
-    )
-
-
 _PHONES_PER_QUERY = 500
 
 
@@ -114,7 +97,7 @@ async def register_user(
 class SqlApplicationStore:
     def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
         self._engine = engine
-        self._by_phones = _by_phones(engine.dialect.name == "postgresql")
+        self._pg = engine.dialect.name == "postgresql"
         self._writer = writer
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._loading: dict[tuple[str, ...], asyncio.Task[Any]] = {}
@@ -219,7 +202,14 @@ class SqlApplicationStore:
                 for app_key, phones in by_app.items():
                     for i in range(0, len(phones), _PHONES_PER_QUERY):
                         chunk = phones[i : i + _PHONES_PER_QUERY]
-                        rows = await conn.execute(self._by_phones, {"b_app": app_key, "b_phones": chunk})
+                        rows = await conn.execute(
+                            select(messenger_users)
+                            .where(
+                                messenger_users.c.application_key == app_key,
+                                one_of(messenger_users.c.phone_number, chunk, pg=self._pg),
+                            )
+                            .order_by(messenger_users.c.created_at)
+                        )
                         for row in rows:  # oldest first: the first user registered with the number
                             found.setdefault((app_key, row.phone_number), user_from_row(row))
         except BaseException as exc:  # every waiter gets the error; the next batch tries again
