@@ -52,16 +52,16 @@ def main() -> None:
     parser.add_argument("--log-level", default=None)
     args = parser.parse_args()
     app: Any
+    overrides: dict[str, Any] = {"port": args.port, "data_dir": args.data_dir}
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    settings = Settings(**overrides)
     if args.ceiling:
         app = "bench.ceiling:app"
     else:
-        overrides: dict[str, Any] = {"port": args.port, "data_dir": args.data_dir}
-        if args.log_level:
-            overrides["log_level"] = args.log_level
-        settings = Settings(**overrides)
         logs.configure(settings.log_level, settings.log_json)
         app = build_app(settings, setup_hook(args.setup))
-    run_server(app, "127.0.0.1", args.port)
+    run_server(app, "127.0.0.1", args.port, grace_s=settings.shutdown_grace_s)
 
 
 if __name__ == "__main__":

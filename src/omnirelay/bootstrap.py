@@ -415,10 +415,11 @@ def build_app(
     return create_app(None, lifespan, gateway.metrics.count_requests)
 
 
-def run_server(app: Any, host: str, port: int) -> None:
+def run_server(app: Any, host: str, port: int, *, grace_s: int) -> None:
     """Serve `app` (an ASGI app or an import string) as `omnirelay serve` does, until interrupted:
     uvicorn with uvloop and httptools, one worker, lifespan on, no access log (the bench serves its
-    ceiling the same way)."""
+    ceiling the same way); requests still running `grace_s` after the interrupt are cancelled
+    (uvicorn logs how many), then the gateway stops."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -431,6 +432,7 @@ def run_server(app: Any, host: str, port: int) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        timeout_graceful_shutdown=grace_s,
     )
     uvicorn.Server(config).run()
 

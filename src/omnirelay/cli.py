@@ -54,7 +54,7 @@ def serve(
             errors.print(f"refusing to start in production mode: {problem}")
         raise typer.Exit(2)
     logs.configure(settings.log_level, settings.log_json)
-    run_server(build_app(settings), settings.host, settings.port)
+    run_server(build_app(settings), settings.host, settings.port, grace_s=settings.shutdown_grace_s)
 
 
 @config_app.command("show")

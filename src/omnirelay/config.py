@@ -30,6 +30,13 @@ class Settings(BaseSettings):
         default=5.0, description="how often connectors and prices changed elsewhere are picked up"
     )
     public_url: str | None = Field(default=None, description="base URL Meta and simulators call back")
+    # On shutdown uvicorn waits for the requests in progress, then the gateway stops. Unbounded, it
+    # waited as long as any connection kept a request open (headers sent, body never, say).
+    shutdown_grace_s: int = Field(
+        default=10,
+        ge=0,
+        description="on SIGINT/SIGTERM, seconds running requests get before they are cancelled",
+    )
 
     max_body_bytes: int = 1024 * 1024
     rate_limit_per_s: float = Field(default=0.0, description="per-account request rate; 0 = unlimited")

@@ -42,7 +42,13 @@ class RunningServer:
 async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette]:
     app = build_app(settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, lifespan="on", log_config=None, loop="asyncio"
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        loop="asyncio",
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

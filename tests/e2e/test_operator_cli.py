@@ -4,6 +4,7 @@ standalone simulators (`omnirelay sandbox smsc`, `omnirelay sandbox graph`) run 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -136,6 +137,36 @@ def test_serve_refuses_production_with_the_default_token(data_dir: Path):
     assert r.exit_code == 2
     assert "refusing to start in production mode" in r.stderr
     assert "OMNIRELAY_OPERATOR_TOKEN" in r.stderr
+
+
+def test_serve_stops_within_its_grace_despite_a_stalled_request(data_dir: Path):
+    # A client sends a request's headers and half its body, then nothing: on SIGINT the server
+    # waits `shutdown_grace_s` for it, then cancels it and stops (it used to wait for ever).
+    port = free_port()
+    env = {**os.environ, "OMNIRELAY_DATA_DIR": str(data_dir), "OMNIRELAY_SHUTDOWN_GRACE_S": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omnirelay", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_listening(port, proc, timeout_s=60)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                b"POST /omni/1/advanced HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+                + base64.b64encode(f"{demo.USERNAME}:{demo.PASSWORD}".encode())
+                + b'\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"destinations"'
+            )
+            time.sleep(0.5)  # the request is under way, waiting for the rest of its body
+            os.kill(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        assert b"timeout graceful shutdown exceeded" in err, err.decode()
+        assert b"Application shutdown complete" in err  # the gateway stopped too
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 # --- standalone simulators ---------------------------------------------------------------------
