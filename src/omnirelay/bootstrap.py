@@ -160,7 +160,7 @@ class Gateway:
             store=self.messages,
             logs=SqlLogStore(self.engine),
             clock=self.clock,
-            idempotency=SqlIdempotencyStore(self.writer),
+            idempotency=SqlIdempotencyStore(self.engine),
             limiter=RateLimiter(s.rate_limit_per_s, s.rate_limit_burst) if s.rate_limit_per_s > 0 else None,
             ready=self.ready,
             metrics=self.scrape,

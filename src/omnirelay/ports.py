@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -17,6 +17,8 @@ from omnirelay.domain.messenger_events import WebhookEvent
 from omnirelay.domain.prices import Price
 from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.statuses import ErrorCode, Status
+
+R = TypeVar("R")
 
 
 class Clock(Protocol):
@@ -253,8 +255,12 @@ class LogStore(Protocol):
 
 
 class MessageStore(Protocol):
-    async def insert_messages(self, messages: Sequence[NewMessage]) -> list[bool]:
-        """Commit new messages in one go; False for a client message id already used."""
+    async def insert_messages(
+        self, messages: Sequence[NewMessage], claim: IdempotencyClaim | None = None
+    ) -> list[bool]:
+        """Commit new messages in one go; False for a client message id already used. With a
+        `claim`, its key and answer are kept in the same transaction; if another request has kept
+        the key, nothing is inserted and `KeyClaimed` is raised."""
         ...
 
     async def claim_due(
@@ -451,16 +457,52 @@ class ForwardStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class IdempotentAnswer:
     body_digest: str
-    status_code: int  # 0 while the first request is still being answered
+    status_code: int  # 0: reserved by an earlier version before its answer, which never came
     response: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """A send request that came with an `Idempotency-Key` (SPEC D4)."""
+
+    account_id: int
+    key: str
+    body_digest: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """What the message store keeps with a request's messages, in their transaction: the key, and
+    the 200 answer, rendered from the insert's result (one flag per message, False for a client
+    message id already used)."""
+
+    request: IdempotentRequest
+    answer: Callable[[list[bool]], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentSend(Generic[R]):
+    """An idempotent request as a send service gets it: `render` turns the service's result into
+    the 200 answer's body, so that the store can keep the answer with the messages."""
+
+    request: IdempotentRequest
+    render: Callable[[R], bytes]
+
+    def claim(self, result_of: Callable[[list[bool]], R]) -> IdempotencyClaim:
+        """The claim for the store, given how the service makes its result from the insert's."""
+        render = self.render
+        return IdempotencyClaim(self.request, lambda inserted: render(result_of(inserted)))
+
+
+class KeyClaimed(Exception):
+    """The request's `Idempotency-Key` was kept by another request meanwhile."""
+
+
 class IdempotencyStore(Protocol):
-    async def claim(
-        self, account_id: int, key: str, body_digest: str, now: datetime
-    ) -> IdempotentAnswer | None: ...
-    async def complete(self, account_id: int, key: str, status_code: int, response: bytes) -> None: ...
-    async def release(self, account_id: int, key: str) -> None: ...
+    async def lookup(self, account_id: int, key: str, now: datetime) -> IdempotentAnswer | None:
+        """The answer kept for the key if it is younger than the retention (24 h), else None."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from omnirelay.http.body import decode_raw
 from omnirelay.http.context import Services, pull_reports
 from omnirelay.http.sends import via_starlette
 from omnirelay.http.types import FacebookMessageIn, FacebookSingleIn, FacebookSingleOut, encoder, status_out
-from omnirelay.ports import Api
+from omnirelay.ports import Api, IdempotentRequest, IdempotentSend
+from omnirelay.services.facebook import SingleResult
 
 
 def content_from(message: FacebookMessageIn, prefix: str) -> FacebookContent:
@@ -44,11 +45,7 @@ def content_from(message: FacebookMessageIn, prefix: str) -> FacebookContent:
     return content
 
 
-async def single(svc: Services, account_id: int, raw: bytes) -> bytes:
-    """`POST /facebook/1/single` once authenticated (served by `sends`)."""
-    body = decode_raw(raw, FacebookSingleIn)
-    content = content_from(body.message, "message")
-    result = await svc.facebook.send(account_id, body.from_, body.to, content)
+def render(result: SingleResult) -> bytes:
     return encoder.encode(
         FacebookSingleOut(
             to=result.to,
@@ -57,6 +54,14 @@ async def single(svc: Services, account_id: int, raw: bytes) -> bytes:
             messageId=result.message_id,
         )
     )
+
+
+async def single(svc: Services, account_id: int, raw: bytes, idem: IdempotentRequest | None) -> bytes:
+    """`POST /facebook/1/single` once authenticated (served by `sends`)."""
+    body = decode_raw(raw, FacebookSingleIn)
+    content = content_from(body.message, "message")
+    keyed = IdempotentSend(idem, render) if idem is not None else None
+    return render(await svc.facebook.send(account_id, body.from_, body.to, content, keyed))
 
 
 async def send_single(request: Request) -> Response:

@@ -33,7 +33,7 @@ from omnirelay.http.types import (
     encoder,
     status_out,
 )
-from omnirelay.ports import Api
+from omnirelay.ports import Api, IdempotentRequest, IdempotentSend
 from omnirelay.services.omni import OmniDestination, OmniRequest, OmniResult
 from omnirelay.services.scenarios import ScenarioChange
 
@@ -177,7 +177,7 @@ async def advanced(request: Request) -> Response:
     return await via_starlette(request, send_advanced)
 
 
-async def send_advanced(svc: Services, account_id: int, raw: bytes) -> bytes:
+async def send_advanced(svc: Services, account_id: int, raw: bytes, idem: IdempotentRequest | None) -> bytes:
     """`POST /omni/1/advanced` once authenticated (served by `sends`)."""
     body = decode_raw(raw, OmniAdvancedIn)
     if body.notifyContentType not in (None, "application/json"):
@@ -203,14 +203,14 @@ async def send_advanced(svc: Services, account_id: int, raw: bytes) -> bytes:
         intermediate_report=body.intermediateReport,
         notify=body.notify,
     )
-    return render(await svc.omni.send(account_id, req))
+    return render(await svc.omni.send(account_id, req, IdempotentSend(idem, render) if idem else None))
 
 
 async def text(request: Request) -> Response:
     return await via_starlette(request, send_text)
 
 
-async def send_text(svc: Services, account_id: int, raw: bytes) -> bytes:
+async def send_text(svc: Services, account_id: int, raw: bytes, idem: IdempotentRequest | None) -> bytes:
     """`POST /omni/1/text` once authenticated (served by `sends`)."""
     body = decode_raw(raw, OmniTextIn)
     if not body.text:
@@ -222,7 +222,7 @@ async def send_text(svc: Services, account_id: int, raw: bytes) -> bytes:
         facebook=FacebookContent(FacebookKind.TEXT, text=body.text),
         sms=SmsContent(body.text),
     )
-    return render(await svc.omni.send(account_id, req))
+    return render(await svc.omni.send(account_id, req, IdempotentSend(idem, render) if idem else None))
 
 
 async def reports(request: Request) -> Response:

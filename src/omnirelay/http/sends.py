@@ -25,11 +25,12 @@ from omnirelay.http.body import check_json, read_body, read_limited
 from omnirelay.http.context import Services, services
 from omnirelay.http.errors import Answer
 from omnirelay.http.idempotency import idempotent
+from omnirelay.ports import IdempotentRequest
 
 log = logging.getLogger(__name__)
 
-# (services, account, raw body) -> the 200 answer's JSON body
-Core = Callable[[Services, int, bytes], Awaitable[bytes]]
+# (services, account, raw body, its Idempotency-Key if any) -> the 200 answer's body
+Core = Callable[[Services, int, bytes, IdempotentRequest | None], Awaitable[bytes]]
 ReadBody = Callable[[int], Awaitable[bytes]]
 
 
@@ -57,9 +58,9 @@ async def accept(svc: Services, headers: Mapping[str, str], read: ReadBody, core
             account_id=account_id,
             key=key,
             raw=raw,
-            handler=lambda: core(svc, account_id, raw),
+            handler=lambda idem: core(svc, account_id, raw, idem),
         )
-    return Answer(200, await core(svc, account_id, raw))
+    return Answer(200, await core(svc, account_id, raw, None))
 
 
 # the request headers `accept` and `read_limited` look at (ASGI gives names in lower case)

@@ -25,6 +25,7 @@ from omnirelay.ports import (
     NO_METRICS,
     Api,
     Clock,
+    IdempotentSend,
     MessageStore,
     MessengerDirectory,
     Metrics,
@@ -59,7 +60,14 @@ class FacebookSingle:
         self._clock = clock
         self._notify = notify
 
-    async def send(self, account_id: int, sender: str, to: str, content: FacebookContent) -> SingleResult:
+    async def send(
+        self,
+        account_id: int,
+        sender: str,
+        to: str,
+        content: FacebookContent,
+        keyed: IdempotentSend[SingleResult] | None = None,
+    ) -> SingleResult:
         if content.kind is FacebookKind.TEXT and content.text is not None and len(content.text) > TEXT_LIMIT:
             content = FacebookContent(kind=content.kind, text=content.text[:TEXT_LIMIT])
         now = self._clock.now()
@@ -109,8 +117,11 @@ class FacebookSingle:
             text=content.text,
             final_report=final,
         )
-        inserted = await self._store.insert_messages([message])
+        result = SingleResult(to=to, status=status, message_id=message_id)  # one message: no duplicate id
+        inserted = await self._store.insert_messages(
+            [message], keyed.claim(lambda _: result) if keyed is not None else None
+        )
         counted(self._metrics, [message], inserted)
         if final is None:
             self._notify()
-        return SingleResult(to=to, status=status, message_id=message_id)
+        return result

@@ -29,7 +29,7 @@ from omnirelay.domain.statuses import (
     Status,
 )
 from omnirelay.domain.times import to_ms
-from omnirelay.ports import NO_METRICS, Api, Clock, MessageStore, Metrics, NewMessage
+from omnirelay.ports import NO_METRICS, Api, Clock, IdempotentSend, MessageStore, Metrics, NewMessage
 from omnirelay.services import reports
 from omnirelay.services.intake import Notify, counted
 from omnirelay.services.scenarios import Scenarios
@@ -85,7 +85,9 @@ class OmniSend:
         self._clock = clock
         self._notify = notify
 
-    async def send(self, account_id: int, request: OmniRequest) -> OmniResult:
+    async def send(
+        self, account_id: int, request: OmniRequest, keyed: IdempotentSend[OmniResult] | None = None
+    ) -> OmniResult:
         if not request.destinations:
             raise ValidationFailed(field="destinations", problem="must not be empty")
         scenario = await self._scenarios.resolve(account_id, request.scenario_key)
@@ -154,14 +156,22 @@ class OmniSend:
                     final_report=final,
                 )
             )
-        inserted = await self._store.insert_messages(messages)
+
+        def result_of(inserted: list[bool]) -> OmniResult:
+            return OmniResult(
+                bulk_id,
+                [
+                    OmniMessageResult(m.to, m.status if ok else REJECTED_DUPLICATE_MESSAGE_ID, m.message_id)
+                    for m, ok in zip(messages, inserted, strict=True)
+                ],
+            )
+
+        inserted = await self._store.insert_messages(
+            messages, keyed.claim(result_of) if keyed is not None else None
+        )
         self._notify()
         counted(self._metrics, messages, inserted)
-        results = [
-            OmniMessageResult(m.to, m.status if ok else REJECTED_DUPLICATE_MESSAGE_ID, m.message_id)
-            for m, ok in zip(messages, inserted, strict=True)
-        ]
-        return OmniResult(bulk_id, results)
+        return result_of(inserted)
 
     @staticmethod
     def _plan(

@@ -25,7 +25,9 @@ from omnirelay.domain.statuses import ERRORS, STATUSES, error_for_code
 from omnirelay.domain.times import from_ms, to_ms
 from omnirelay.ports import (
     Api,
+    IdempotencyClaim,
     InboxReceipt,
+    KeyClaimed,
     MessageRecord,
     NewMessage,
     NewReport,
@@ -34,7 +36,7 @@ from omnirelay.ports import (
     ReportState,
     Transition,
 )
-from omnirelay.store import codec
+from omnirelay.store import codec, idempotency
 from omnirelay.store.engine import RowStatement, one_of, reading
 from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
 from omnirelay.store.writer import Writer
@@ -349,19 +351,35 @@ class SqlMessageStore:
 
     # -- intake ---------------------------------------------------------------------------
 
-    async def insert_messages(self, new: Sequence[NewMessage]) -> list[bool]:
-        return await self._writer.run_batched(self._insert_requests, list(new))
+    async def insert_messages(
+        self, new: Sequence[NewMessage], claim: IdempotencyClaim | None = None
+    ) -> list[bool]:
+        inserted = await self._writer.run_batched(self._insert_requests, (list(new), claim))
+        if inserted is None:
+            raise KeyClaimed()
+        return inserted
 
     async def _insert_requests(
-        self, conn: AsyncConnection, requests: list[list[NewMessage]]
-    ) -> list[list[bool]]:
+        self, conn: AsyncConnection, requests: list[tuple[list[NewMessage], IdempotencyClaim | None]]
+    ) -> list[list[bool] | None]:
         """Concurrent requests' messages in one executemany; in order, so duplicates resolve as if
-        the requests had been inserted one after another."""
-        ok = await self._insert(conn, [m for request in requests for m in request])
-        out, start = [], 0
-        for request in requests:
-            out.append(ok[start : start + len(request)])
+        the requests had been inserted one after another. A request whose `Idempotency-Key` was
+        kept before inserts nothing (None); otherwise its key and answer are kept here."""
+        free = await idempotency.free(conn, [claim for _, claim in requests])
+        ok = await self._insert(
+            conn, [m for (request, _), go in zip(requests, free, strict=True) if go for m in request]
+        )
+        out: list[list[bool] | None] = []
+        start = 0
+        for (request, claim), go in zip(requests, free, strict=True):
+            if not go:
+                out.append(None)
+                continue
+            inserted = ok[start : start + len(request)]
             start += len(request)
+            if claim is not None:
+                await idempotency.keep(conn, claim, inserted)
+            out.append(inserted)
         return out
 
     async def _insert(self, conn: AsyncConnection, items: list[NewMessage]) -> list[bool]:
