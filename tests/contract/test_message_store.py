@@ -476,6 +476,41 @@ async def test_receipts_find_their_channel_refs_by_primary_key(
         assert "SCAN" not in plan and "TEMP B-TREE" not in plan, (statement, plan)
 
 
+async def test_a_watermark_finds_waiting_messenger_sends_through_their_index(
+    engine: AsyncEngine, writer: Writer, store: SqlMessageStore, clock: FakeClock
+) -> None:
+    # A Messenger read (and a delivery without mids) carries a watermark only; the look-up of what
+    # it covers read the whole attempts table, every step of every message, on every such event.
+    from omnirelay.store.inbound import SqlInboundStore
+
+    await store.insert_messages([new_message(clock, f"m{i}") for i in range(3)])
+    claimed = sorted(await store.claim_due(clock.now(), "n", 30, 10), key=lambda r: r.message_id)
+    for i, rec in enumerate(claimed[:2]):  # m0, m1 sent and waiting; m2 not sent yet
+        sent = Accepted((f"mid-{i}",), PENDING_WAITING_DELIVERY)
+        assert await store.apply([transition_for(rec, SentOk(sent.status), clock.now(), accepted=sent)], "n")
+    # m0 delivered: its attempt is closed, the watermark no longer covers it
+    await store.record_receipts(
+        [Receipt(Channel.FACEBOOK, "mid-0", DELIVERED_TO_HANDSET, NO_ERROR, clock.now())], clock.now()
+    )
+    (delivered,) = await store.due_receipts(clock.now(), 10)
+    assert delivered.record is not None
+    t = transition_for(delivered.record, Delivered(DELIVERED_TO_HANDSET), clock.now())
+    assert await store.settle_receipts([ReceiptOutcome(delivered.id, transition=t)]) == [True]
+    inbound = SqlInboundStore(engine, writer)
+    until = clock.now() + timedelta(seconds=1)
+    assert await inbound.waiting_refs("APP", ["user-1", "41793026727"], until) == ["mid-1"]
+    assert await inbound.waiting_refs("OTHER", ["user-1"], until) == []
+    assert await inbound.waiting_refs("APP", ["user-1"], clock.now() - timedelta(seconds=1)) == []
+    if engine.dialect.name != "sqlite":
+        return  # the rows above are the contract on both; the plan is read on SQLite
+    async with query_plans(engine) as plans:
+        await inbound.waiting_refs("APP", ["user-1", "41793026727"], until)
+    assert plans
+    for statement, plan in plans:
+        assert "ix_attempts_open_facebook" in plan, (statement, plan)
+        assert "SCAN attempts" not in plan and "SCAN channel_refs" not in plan, (statement, plan)
+
+
 async def test_retention_reads_no_whole_table(engine: AsyncEngine, writer: Writer, clock: FakeClock) -> None:
     # The purge runs in the writer's transaction: a scan of messages or reports (tables that grow
     # with every message) held every write back for as long, every round, even with nothing to

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import ColumnElement, and_, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.failover import Phase
@@ -22,6 +22,8 @@ from omnirelay.store.applications import user_from_row as _user
 from omnirelay.store.engine import reading
 from omnirelay.store.tables import attempts, channel_refs, forwards, messages, messenger_users, webhook_events
 from omnirelay.store.writer import Writer
+
+_FACEBOOK: ColumnElement[str] = literal_column(f"'{Channel.FACEBOOK.value}'")
 
 
 class SqlInboundStore:
@@ -109,9 +111,13 @@ class SqlInboundStore:
                 ).join(messages, messages.c.id == channel_refs.c.message_pk)
             )
             .where(
-                channel_refs.c.channel == Channel.FACEBOOK.value,
+                # From the person's open Messenger attempts (`ix_attempts_open_facebook`: its terms
+                # are written out, a bound parameter cannot imply the partial index's condition) to
+                # their refs. The refs of a Messenger attempt are Messenger's: a `channel_refs.channel`
+                # term here made SQLite walk every Messenger ref by the key's prefix instead.
                 channel_refs.c.delivered.is_(False),
-                attempts.c.channel == Channel.FACEBOOK.value,
+                attempts.c.channel == _FACEBOOK,
+                attempts.c.done_at.is_(None),
                 attempts.c.sender == application_key,
                 attempts.c.to.in_(list(addresses)),
                 attempts.c.sent_at <= to_ms(sent_until),

@@ -168,6 +168,14 @@ attempts = Table(
     Column("late_status_id", Integer, nullable=True),
     Column("late_error_id", Integer, nullable=True),
     Column("late_at", BigInteger, nullable=True),
+    # Messenger sends waiting for their delivery, by recipient: what a watermark covers (migration 0005)
+    Index(
+        "ix_attempts_open_facebook",
+        "to",
+        "sender",
+        sqlite_where=text("channel = 'FACEBOOK' AND done_at IS NULL"),
+        postgresql_where=text("channel = 'FACEBOOK' AND done_at IS NULL"),
+    ),
 )
 
 channel_refs = Table(
