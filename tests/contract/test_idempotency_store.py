@@ -15,19 +15,8 @@ from omnirelay.ports import IdempotencyClaim, IdempotentRequest, KeyClaimed
 from omnirelay.store.idempotency import SqlIdempotencyStore
 from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.tables import messages
-from omnirelay.store.writer import Writer
 from tests.contract.test_message_store import new_message
 from tests.doubles import FakeClock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(engine: AsyncEngine, writer: Writer) -> SqlMessageStore:
-    return SqlMessageStore(engine, writer)
 
 
 @pytest.fixture

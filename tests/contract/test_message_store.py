@@ -64,16 +64,6 @@ def new_message(
     )
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(engine: AsyncEngine, writer: Writer) -> SqlMessageStore:
-    return SqlMessageStore(engine, writer)
-
-
 async def test_insert_detects_client_duplicates_within_and_across_batches(
     store: SqlMessageStore, clock: FakeClock
 ):
