@@ -16,7 +16,7 @@ created, reads its body, and so on) before its unit is queued. Without them, a b
 requests that happened to be ahead and the others waited for the next commit: with 64 connections,
 batches of 32 on average, a fifth of them of 1 to 3 units, each paying a commit (the sqlite thread's
 ~90 µs of CPU, SQLAlchemy's begin and commit). With 4 turns a batch holds ~63 of the 64 and
-accepted sends rose by ~12-15 % (bench/README.md). A turn costs microseconds; the commit's fsync
+accepted sends rose by ~12-15 % (README, Performance). A turn costs microseconds; the commit's fsync
 is milliseconds.
 
 If a batch fails (one bad unit, a constraint violation), the writer re-runs its units one per
