@@ -1,5 +1,5 @@
-"""`SqlApplicationStore`'s send-path cache on every backend: concurrent misses share one read, and a
-write drops what was cached (and what was being read) before it."""
+"""The send-path caches (`SqlApplicationStore`, `SqlScenarioStore`) on every backend: concurrent
+misses share one read, and a write drops what was cached (and what was being read) before it."""
 
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ async def test_a_write_drops_the_cache_and_reads_begun_before_it(engine: AsyncEn
         await release.wait()
         return _app("renamed")  # what the read saw before the write
 
-    store._cache.clear()
-    before = asyncio.ensure_future(store._lookup(("app", "app-1"), slow_read))
+    store._reads.clear()
+    before = asyncio.ensure_future(store._reads.get(("app", "app-1"), slow_read))
     await selected.wait()
     await store.update_application(_app("again"))
     release.set()
@@ -129,3 +129,28 @@ async def test_a_phone_lookup_given_up_leaves_the_others_of_its_number(engine: A
     assert user is not None and user.user_key == "u-1"
     assert impatient.cancelled()
     assert len(reads) == 1  # one query for both
+
+
+async def test_scenario_misses_share_one_read_and_a_write_drops_them(engine: AsyncEngine, writer: Writer):
+    # Every OMNI send resolves its scenario: when the cached default expired, each request in flight
+    # read it again (64 reads at once under load, queued on the pool).
+    from omnirelay.domain.messages import Channel, Step
+    from omnirelay.domain.scenarios import Scenario
+    from omnirelay.store.scenarios import SqlScenarioStore
+
+    store = SqlScenarioStore(engine, writer)
+    flow = (Step(Channel.FACEBOOK, "app-1"), Step(Channel.SMS, "InfoSMS"))
+    created = await store.create(1, Scenario("S1", "first", flow, True), NOW)
+    reads = _count_reads(engine, "scenarios")
+    found = await asyncio.gather(
+        *(store.default(1) for _ in range(50)), *(store.get(1, "S1") for _ in range(50))
+    )
+    assert found == [created] * 100
+    assert len(reads) == 2  # one for the default, one for the key
+    assert await store.default(1) == created  # cached
+    assert len(reads) == 2
+    await store.create(1, Scenario("S2", "second", flow[1:], True), NOW)  # the new default
+    reads.clear()  # (the write reads scenarios too)
+    second = await store.default(1)
+    assert second is not None and second.key == "S2"
+    assert len(reads) == 1

@@ -1,17 +1,13 @@
 """Messenger applications and users; implements the `MessengerDirectory` port.
 
-Lookups on the send path are cached for a few seconds: an application or user changes rarely,
-and the cache is dropped on every write made through this store. Concurrent misses of one key share
-one read: when an entry expires under load, the requests in flight wait for that read instead of
-each checking out a connection of its own (64 of them at once queued on the pool, a p99 spike every
-few seconds).
+Lookups on the send path are cached for a few seconds (`store.cache.ReadCache`: concurrent misses
+share one read, a write made through this store drops the cache): an application or user changes
+rarely.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,22 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import MessengerApplication, MessengerUser
+from omnirelay.store.cache import ReadCache
 from omnirelay.store.engine import one_of, reading
 from omnirelay.store.tables import applications, messenger_users, webhook_events
 from omnirelay.store.writer import Writer
 
-_CACHE_S = 5.0
-
-
 # Every Messenger send by phone number looks its number up, and those are mostly distinct numbers:
 # cache misses. The misses of a moment are answered by one query per application (`user_by_phone`).
 _PHONES_PER_QUERY = 500
-
-
-def _retrieve(done: asyncio.Future[Any]) -> None:
-    """Its waiters get a read's error; this keeps asyncio quiet when they have all gone."""
-    if not done.cancelled():
-        done.exception()
 
 
 def _app(row: Row[Any]) -> MessengerApplication:
@@ -99,48 +87,12 @@ class SqlApplicationStore:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
         self._writer = writer
-        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
-        self._loading: dict[tuple[str, ...], asyncio.Task[Any]] = {}
-        self._generation = 0  # bumped by every write: a read begun before it is not cached
+        self._reads = ReadCache(engine)
         self._phones: dict[tuple[str, str], list[asyncio.Future[MessengerUser | None]]] = {}
         self._phones_task: asyncio.Task[None] | None = None
 
-    async def _lookup(self, key: tuple[str, ...], load: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        task = self._loading.get(key)
-        if task is None:
-            task = self._loading[key] = asyncio.create_task(self._load(key, load))
-            task.add_done_callback(_retrieve)
-        return await asyncio.shield(task)  # a caller that gives up does not cancel the others' read
-
-    async def _load(self, key: tuple[str, ...], load: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
-        generation = self._generation
-        try:
-            async with reading(self._engine) as conn:
-                value = await load(conn)
-        finally:
-            if self._loading.get(key) is asyncio.current_task():
-                del self._loading[key]
-        self._remember(key, value, generation)
-        return value
-
-    def _remember(self, key: tuple[str, ...], value: Any, generation: int) -> None:
-        """Cache what a read found, unless a write came after the read began."""
-        if generation != self._generation:
-            return
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[key] = (time.monotonic() + _CACHE_S, value)
-
     async def _write(self, unit: Any) -> Any:
-        try:
-            return await self._writer.run(unit)
-        finally:
-            self._generation += 1
-            self._cache.clear()
-            self._loading.clear()
+        return await self._reads.writing(self._writer.run(unit))
 
     # -- MessengerDirectory -----------------------------------------------------------------
 
@@ -149,7 +101,7 @@ class SqlApplicationStore:
             row = (await conn.execute(select(applications).where(applications.c.key == key))).first()
             return _app(row) if row is not None else None
 
-        return await self._lookup(("app", key), load)  # type: ignore[no-any-return]
+        return await self._reads.get(("app", key), load)  # type: ignore[no-any-return]
 
     async def user(self, application_key: str, user_key: str) -> MessengerUser | None:
         async def load(conn: AsyncConnection) -> MessengerUser | None:
@@ -159,14 +111,14 @@ class SqlApplicationStore:
             row = (await conn.execute(stmt)).first()
             return user_from_row(row) if row else None
 
-        return await self._lookup(("user", application_key, user_key), load)  # type: ignore[no-any-return]
+        return await self._reads.get(("user", application_key, user_key), load)  # type: ignore[no-any-return]
 
     async def user_by_phone(self, application_key: str, phone_number: str) -> MessengerUser | None:
         """Misses wait for the next batch query: the numbers asked meanwhile, one query per
         application (the dispatcher sends up to 64 Messenger messages at once)."""
-        hit = self._cache.get(("phone", application_key, phone_number))
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]  # type: ignore[no-any-return]
+        hit, value = self._reads.peek(("phone", application_key, phone_number))
+        if hit:
+            return value  # type: ignore[no-any-return]
         # each waiter its own future (awaited directly, no shield: a waiter that is cancelled
         # cancels only its own), the waiters of one number answered by one row
         fut: asyncio.Future[MessengerUser | None] = asyncio.get_running_loop().create_future()
@@ -192,7 +144,7 @@ class SqlApplicationStore:
     async def _answer_phones(
         self, waiting: dict[tuple[str, str], list[asyncio.Future[MessengerUser | None]]]
     ) -> None:
-        generation = self._generation
+        generation = self._reads.generation
         by_app: dict[str, list[str]] = {}
         for app_key, phone in waiting:
             by_app.setdefault(app_key, []).append(phone)
@@ -225,7 +177,7 @@ class SqlApplicationStore:
             return
         for key, futs in waiting.items():
             user = found.get(key)
-            self._remember(("phone", *key), user, generation)
+            self._reads.remember(("phone", *key), user, generation)
             for fut in futs:
                 if not fut.done():
                     fut.set_result(user)
