@@ -203,7 +203,9 @@ async def send_advanced(svc: Services, account_id: int, raw: bytes, idem: Idempo
         intermediate_report=body.intermediateReport,
         notify=body.notify,
     )
-    return render(await svc.omni.send(account_id, req, IdempotentSend(idem, render) if idem else None))
+    return render(
+        await svc.omni.send(account_id, req, IdempotentSend(idem, render) if idem is not None else None)
+    )
 
 
 async def text(request: Request) -> Response:
@@ -222,7 +224,9 @@ async def send_text(svc: Services, account_id: int, raw: bytes, idem: Idempotent
         facebook=FacebookContent(FacebookKind.TEXT, text=body.text),
         sms=SmsContent(body.text),
     )
-    return render(await svc.omni.send(account_id, req, IdempotentSend(idem, render) if idem else None))
+    return render(
+        await svc.omni.send(account_id, req, IdempotentSend(idem, render) if idem is not None else None)
+    )
 
 
 async def reports(request: Request) -> Response:
