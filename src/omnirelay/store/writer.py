@@ -85,10 +85,10 @@ class Writer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        queued = []
         while not self._queue.empty():
-            fut = self._queue.get_nowait().fut
-            if not fut.done():
-                fut.set_exception(StorageUnavailable("shutting down"))
+            queued.append(self._queue.get_nowait())
+        self._shutting_down(queued)
         await self._drop_connection()
 
     async def _drop_connection(self) -> None:
@@ -128,9 +128,7 @@ class Writer:
                 if batch:
                     await self._commit(batch)
             except asyncio.CancelledError:  # stopped: the callers taken are answered, not left waiting
-                for entry in batch:
-                    if not entry.fut.done():
-                        entry.fut.set_exception(StorageUnavailable("shutting down"))
+                self._shutting_down(batch)
                 raise
 
     async def _commit(self, batch: list[_Entry]) -> None:
@@ -181,6 +179,12 @@ class Writer:
                 results.extend(out)
                 i = j
         return results
+
+    @staticmethod
+    def _shutting_down(entries: list[_Entry]) -> None:
+        for entry in entries:
+            if not entry.fut.done():
+                entry.fut.set_exception(StorageUnavailable("shutting down"))
 
     @staticmethod
     def _fail(batch: list[_Entry], exc: Exception) -> None:
