@@ -37,6 +37,7 @@ class InMemoryChannel:
     def __init__(self, channel: Channel, accepted_status: Status = PENDING_ENROUTE) -> None:
         self.channel = channel
         self.accepted_status = accepted_status
+        self.started: list[Outbound] = []  # sends begun, answered or not
         self.sent: list[Outbound] = []
         self.scripts: dict[str, list[str | tuple[Status, ErrorCode]]] = {}
         self._counter = 0
@@ -46,6 +47,7 @@ class InMemoryChannel:
         self.scripts[to] = list(actions)
 
     async def send(self, outbound: Outbound) -> Accepted:
+        self.started.append(outbound)
         if self.gate is not None:
             await self.gate.wait()
         self.sent.append(outbound)

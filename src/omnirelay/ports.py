@@ -165,6 +165,7 @@ class MessageRecord(msgspec.Struct, frozen=True):
     callback_data: str | None
     intermediate_report: bool
     notify: bool
+    claims: int = 0  # claims since the last written outcome (a message failing after its send)
 
 
 class Transition(msgspec.Struct, frozen=True):
@@ -264,8 +265,11 @@ class MessageStore(Protocol):
         ...
 
     async def claim_due(
-        self, now: datetime, owner: str, lease_s: float, limit: int
-    ) -> list[MessageRecord]: ...
+        self, now: datetime, owner: str, lease_s: float, limit: int, exclude: Sequence[int] = ()
+    ) -> list[MessageRecord]:
+        """Lease up to `limit` due messages to `owner` for `lease_s` (database time), each with a
+        fresh fencing token (`version`); `exclude`: message keys the caller is still working on."""
+        ...
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest message becomes claimable (leases included); None when none waits."""

@@ -26,7 +26,7 @@ from omnirelay.domain.statuses import (
     PENDING_WAITING_DELIVERY,
     UNDELIVERABLE_NOT_DELIVERED,
 )
-from omnirelay.ports import Accepted, Api, NewMessage, ReceiptOutcome, ReportFilter
+from omnirelay.ports import Accepted, Api, MessageRecord, NewMessage, ReceiptOutcome, ReportFilter
 from omnirelay.services.transitions import transition_for
 from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.tables import attempts, channel_refs
@@ -86,14 +86,32 @@ async def test_concurrent_inserts_share_commits_and_all_land(store: SqlMessageSt
     assert sorted(r.message_id for r in claimed) == sorted(f"m{i}" for i in range(300))
 
 
+LEASE_S = 0.3  # leases run in the database's clock: short ones, so that tests can outlive them
+
+
+async def claim_when_lease_ends(
+    store: SqlMessageStore, clock: FakeClock, owner: str, *, within_s: float = 5.0
+) -> list[MessageRecord]:
+    """Claim as `owner` once a lease taken before has run out in the database's time."""
+    give_up = asyncio.get_running_loop().time() + within_s
+    while asyncio.get_running_loop().time() < give_up:
+        claimed = await store.claim_due(clock.now(), owner, LEASE_S, 10)
+        if claimed:
+            return claimed
+        await asyncio.sleep(0.02)
+    return []
+
+
 async def test_a_claim_is_a_lease_that_expires(store: SqlMessageStore, clock: FakeClock):
     await store.insert_messages([new_message(clock, "m1")])
-    first = await store.claim_due(clock.now(), "node-a", 30, 10)
+    first = await store.claim_due(clock.now(), "node-a", LEASE_S, 10)
     assert [r.message_id for r in first] == ["m1"]
-    assert await store.claim_due(clock.now(), "node-b", 30, 10) == []
-    clock.advance(31)  # node-a died: its lease ran out
-    again = await store.claim_due(clock.now(), "node-b", 30, 10)
+    assert await store.claim_due(clock.now(), "node-b", LEASE_S, 10) == []
+    clock.advance(LEASE_S)  # node-a died: its lease runs out
+    again = await claim_when_lease_ends(store, clock, "node-b")
     assert [r.message_id for r in again] == ["m1"]
+    assert again[0].version == first[0].version + 1  # a fresh fencing token
+    assert again[0].claims == 2
     # node-a's late write is refused: the lease is node-b's now
     t = transition_for(
         first[0],
@@ -233,19 +251,69 @@ async def test_receipts_settled_together_each_get_their_own_outcome(
     ]
 
 
-async def test_a_failover_can_keep_its_lease(store: SqlMessageStore, clock: FakeClock):
-    """A lease holder going on with the next step itself keeps the message until `lease_until`:
-    no other claim takes it meanwhile, and if the holder dies it is due again then."""
+async def test_a_clock_that_runs_ahead_does_not_take_a_live_lease(store: SqlMessageStore, clock: FakeClock):
+    """Lease expiry is the database's time: a node whose clock is an hour ahead sees the message
+    due by its schedule, and still cannot claim it while node-a's lease lives."""
     await store.insert_messages([new_message(clock, "m1")])
-    (rec,) = await store.claim_due(clock.now(), "node-a", 30, 10)
+    assert len(await store.claim_due(clock.now(), "node-a", 30, 10)) == 1
+    ahead = clock.now() + timedelta(hours=1)
+    assert await store.claim_due(ahead, "node-b", 30, 10) == []
+
+
+async def test_a_write_of_a_claim_taken_over_is_refused_for_the_same_owner(
+    store: SqlMessageStore, clock: FakeClock
+):
+    """The fencing token, not the owner's name, decides: a claim the same process took again after
+    its lease ran out makes the first claim's outcome stale."""
+    await store.insert_messages([new_message(clock, "m1")])
+    (first,) = await store.claim_due(clock.now(), "node-a", LEASE_S, 10)
+    clock.advance(LEASE_S)
+    (second,) = await claim_when_lease_ends(store, clock, "node-a")
+    sent = SentOk(PENDING_WAITING_DELIVERY)
+    accepted = Accepted(("mid-1",), PENDING_WAITING_DELIVERY)
+    stale = transition_for(first, sent, clock.now(), accepted=accepted)
+    assert await store.apply([stale], "node-a") == [False]
+    assert await store.apply([transition_for(second, sent, clock.now(), accepted=accepted)], "node-a") == [
+        True
+    ]
+
+
+async def test_a_claim_leaves_out_what_the_caller_still_works_on(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, "m1"), new_message(clock, "m2")])
+    m1, _ = sorted(await store.claim_due(clock.now(), "node-a", LEASE_S, 10), key=lambda r: r.message_id)
+    clock.advance(LEASE_S)  # both leases run out while node-a is still sending m1
+    give_up = asyncio.get_running_loop().time() + 5.0
+    taken: list[MessageRecord] = []
+    while not taken and asyncio.get_running_loop().time() < give_up:
+        taken = await store.claim_due(clock.now(), "node-a", LEASE_S, 10, exclude=(m1.pk,))
+        await asyncio.sleep(0.02)
+    assert [r.message_id for r in taken] == ["m2"]
+
+
+async def test_an_outcome_written_starts_the_claims_count_again(store: SqlMessageStore, clock: FakeClock):
+    await store.insert_messages([new_message(clock, "m1")])
+    (rec,) = await store.claim_due(clock.now(), "node-a", LEASE_S, 10)
+    assert rec.claims == 1
+    retry = transition_for(rec, failover.TransientFailure("busy"), clock.now())
+    assert await store.apply([retry], "node-a") == [True]
+    clock.advance(3600)
+    (again,) = await store.claim_due(clock.now(), "node-a", LEASE_S, 10)
+    assert again.claims == 1
+
+
+async def test_a_failover_can_keep_its_lease(store: SqlMessageStore, clock: FakeClock):
+    """A lease holder going on with the next step itself keeps the message under its lease: no
+    other claim takes it meanwhile, and if the holder dies it is due again when the lease ends."""
+    await store.insert_messages([new_message(clock, "m1")])
+    (rec,) = await store.claim_due(clock.now(), "node-a", LEASE_S, 10)
     reject = transition_for(rec, StepFailed(UNDELIVERABLE_NOT_DELIVERED, EC_UNKNOWN_USER), clock.now())
-    until = clock.now() + timedelta(seconds=30)
+    until = clock.now() + timedelta(seconds=LEASE_S)
     assert await store.apply([msgspec.structs.replace(reject, lease_until=until)], "node-a") == [True]
-    assert await store.claim_due(clock.now(), "node-b", 30, 10) == []
-    clock.advance(31)  # node-a died while sending the SMS step
-    (again,) = await store.claim_due(clock.now(), "node-b", 30, 10)
+    assert await store.claim_due(clock.now(), "node-b", LEASE_S, 10) == []
+    clock.advance(LEASE_S)  # node-a died while sending the SMS step
+    (again,) = await claim_when_lease_ends(store, clock, "node-b")
     assert again.state.step_index == 1 and again.state.phase is failover.Phase.READY
-    assert again.version == rec.version + 1
+    assert again.version == rec.version + 2  # the failover's write, then node-b's claim
 
 
 async def test_reports_are_pulled_once_even_with_concurrent_pullers(store: SqlMessageStore, clock: FakeClock):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnirelay.domain.failover import Phase
-from omnirelay.domain.messages import Channel, Outbound, Receipt
+from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt
+from omnirelay.domain.prices import Price
 from omnirelay.domain.statuses import (
     DELIVERED_TO_HANDSET,
     EC_ABSENT_SUBSCRIBER_SM,
@@ -22,8 +27,9 @@ from omnirelay.ports import Accepted, Api, ReportFilter
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.tables import messages
 from omnirelay.store.writer import Writer
-from tests.contract.test_message_store import new_message
+from tests.contract.test_message_store import claim_when_lease_ends, new_message
 from tests.doubles import FakeClock, InMemoryChannel
 
 
@@ -209,7 +215,7 @@ async def test_a_failover_keeps_its_claim_while_the_next_step_is_sent(world: Wor
     sms = HangingSms()
     world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
     dispatcher = Dispatcher(
-        world.store, {Channel.FACEBOOK: world.fb, Channel.SMS: sms}, world.clock, owner="t"
+        world.store, {Channel.FACEBOOK: world.fb, Channel.SMS: sms}, world.clock, owner="t", lease_s=2.0
     )
     await world.store.insert_messages([new_message(world.clock, "m1")])
     task = asyncio.create_task(dispatcher.run_once())
@@ -221,6 +227,142 @@ async def test_a_failover_keeps_its_claim_while_the_next_step_is_sent(world: Wor
     task.cancel()  # this node dies while the SMS send is under way
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    world.clock.advance(61)  # its lease (60 s) runs out
-    (again,) = await world.store.claim_due(world.clock.now(), "other", 30, 10)
+    world.clock.advance(2)  # its lease (2 s, in the database's time) runs out
+    (again,) = await claim_when_lease_ends(world.store, world.clock, "other")
     assert again.message_id == "m1" and again.state.step_index == 1 and again.state.tries == 0
+
+
+async def until(condition: Callable[[], Awaitable[bool] | bool], within_s: float = 10.0) -> None:
+    """Wait for `condition` to hold, looking every few milliseconds; fail after `within_s`."""
+    give_up = asyncio.get_running_loop().time() + within_s
+    while True:
+        held = condition()
+        if not isinstance(held, bool):
+            held = await held
+        if held:
+            return
+        if asyncio.get_running_loop().time() > give_up:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+async def leased(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        q = select(func.count()).select_from(messages).where(messages.c.lease_owner.is_not(None))
+        return int((await conn.execute(q)).scalar_one())
+
+
+async def test_a_claim_takes_only_what_can_start_now(world: World, engine: AsyncEngine):
+    """Slots are taken before the claim: with 2 slots and a batch of 4, 2 messages are leased while
+    their sends hang, not 4 (whose leases would run out while 2 of them waited for a slot)."""
+    world.fb.gate = asyncio.Event()
+    dispatcher = Dispatcher(
+        world.store, {Channel.FACEBOOK: world.fb}, world.clock, owner="t", lease_s=5, batch=4, concurrency=2
+    )
+    await world.store.insert_messages([new_message(world.clock, f"m{i}") for i in range(8)])
+    runner = asyncio.create_task(dispatcher.run())
+    try:
+        await until(lambda: len(world.fb.started) == 2)
+        assert await dispatcher.run_once(wait=False) == 0  # no slot free: nothing claimed
+        assert await leased(engine) == 2
+        world.fb.gate.set()
+        await until(lambda: len(world.fb.sent) == 8)
+        await dispatcher.stop(grace_s=5)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert Counter(o.message_id for o in world.fb.sent) == {f"m{i}": 1 for i in range(8)}
+
+
+async def test_sends_under_a_short_lease_go_out_once_each(world: World):
+    """The reproduction of claiming before capacity: lease 1 s, batch 4, concurrency 2, sends of
+    0.3 s each. Every message is sent once; none is claimed again while it waits or sends."""
+
+    class SlowChannel(InMemoryChannel):
+        async def send(self, outbound: Outbound) -> Accepted:
+            await asyncio.sleep(0.3)  # the peer's answer time, not a synchronisation
+            return await super().send(outbound)
+
+    fb = SlowChannel(Channel.FACEBOOK)
+    dispatcher = Dispatcher(
+        world.store, {Channel.FACEBOOK: fb}, world.clock, owner="t", lease_s=1.0, batch=4, concurrency=2
+    )
+    await world.store.insert_messages([new_message(world.clock, f"m{i}") for i in range(8)])
+    runner = asyncio.create_task(dispatcher.run())
+    try:
+        await until(lambda: len(fb.sent) == 8)
+        await dispatcher.stop(grace_s=5)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert Counter(o.message_id for o in fb.sent) == {f"m{i}": 1 for i in range(8)}
+    for i in range(8):
+        record = await world.store.record_by_message_id(1, f"m{i}")
+        assert record is not None and record.state.phase is Phase.WAITING
+
+
+async def test_stop_lets_the_sends_under_way_write_their_outcomes(world: World):
+    world.fb.gate = asyncio.Event()
+    dispatcher = Dispatcher(world.store, {Channel.FACEBOOK: world.fb}, world.clock, owner="t", concurrency=2)
+    await world.store.insert_messages([new_message(world.clock, f"m{i}") for i in range(3)])
+    runner = asyncio.create_task(dispatcher.run())
+    await until(lambda: len(world.fb.started) == 2)
+    stopping = asyncio.create_task(dispatcher.stop(grace_s=10))
+    await until(runner.done)  # claims stop at once, before the sends end
+    assert not stopping.done()
+    world.fb.gate.set()
+    await stopping
+    states = {}
+    for i in range(3):
+        record = await world.store.record_by_message_id(1, f"m{i}")
+        assert record is not None
+        states[record.message_id] = record.state.phase
+    assert sorted(states.values()) == [Phase.READY, Phase.WAITING, Phase.WAITING]
+    assert len(world.fb.sent) == 2 and await dispatcher.run_once() == 0  # stopped: claims nothing
+
+
+class FailingPrices:
+    """A price list that fails: what is done after a send then fails every time (a poison)."""
+
+    def for_destination(self, channel: str, to: str, to_kind: AddressKind = AddressKind.PHONE) -> Price:
+        raise RuntimeError("price list broken")
+
+
+async def test_a_message_that_keeps_failing_after_its_send_is_parked(world: World, engine: AsyncEngine):
+    """The send is accepted with a final status, and writing its outcome fails every time. The
+    message is claimed again as each lease runs out, sent `max_claims` times at most, then parked
+    with a final report, instead of being sent every lease until its validity ends."""
+    fb = InMemoryChannel(Channel.FACEBOOK, accepted_status=DELIVERED_TO_HANDSET)
+    dispatcher = Dispatcher(
+        world.store,
+        {Channel.FACEBOOK: fb},
+        world.clock,
+        owner="t",
+        lease_s=0.4,
+        max_claims=3,
+        prices=FailingPrices(),
+    )
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    runner = asyncio.create_task(dispatcher.run())
+    try:
+
+        async def parked() -> bool:
+            record = await world.store.record_by_message_id(1, "m1")
+            return record is not None and record.state.phase is Phase.DONE
+
+        async def claim_again() -> bool:
+            world.clock.advance(0.4)  # the schedule follows the fake clock, the lease the database's
+            return await parked()
+
+        await until(claim_again, within_s=20)
+    finally:
+        await dispatcher.stop(grace_s=5)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert len(fb.sent) == 3
+    (report,) = await world.reports()
+    assert report["status"]["name"] == "REJECTED_SYSTEM_ERROR"
+    assert report["error"]["name"] == "EC_PROCESSING_FAILED"

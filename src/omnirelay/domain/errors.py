@@ -9,6 +9,7 @@
     │   ├── Conflict                 409: e.g. an Idempotency-Key reused with another body
     │   └── RateLimited              429
     ├── StorageUnavailable           503: refuse rather than accept and lose
+    │   └── StorageBusy              503 with Retry-After: storage is slower than intake; try again soon
     └── ChannelError                 raised only by channel adapters
         ├── ChannelUnavailable       retryable: timeouts, 5xx, throttling, not bound
         └── MessageRejected          permanent for this message: carries the mapped Infobip status and error
@@ -68,6 +69,14 @@ class RateLimited(RequestError):
 
 class StorageUnavailable(OmnirelayError):
     """Storage is unavailable, request not accepted"""
+
+
+class StorageBusy(StorageUnavailable):
+    """Storage is busy, request not accepted; retry later"""
+
+    def __init__(self, *, retry_after_s: float = 1.0) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__()
 
 
 class ChannelError(OmnirelayError):

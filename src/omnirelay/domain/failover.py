@@ -9,7 +9,8 @@ sent and awaiting a receipt (WAITING), the step's validity deadline, and how oft
       │  └─transient, retry at t    ├─failure receipt / deadline──► next step READY, or DONE (failure)
       ├─rejected──► next step READY, or DONE (failure)
       ├─send ok (final status, e.g. a sender action)──► DONE
-      └─deadline passed (or the next retry would pass it)──► next step READY, or DONE
+      ├─deadline passed (or the next retry would pass it)──► next step READY, or DONE
+      └─abandoned (the gateway kept failing to record it)──► DONE (failure), in any phase
 
 Every function here is pure: time comes in as `now`, randomness as `jitter` in [0, 1).
 Invariants (tested with hypothesis): steps are tried in order and none is skipped; a step is
@@ -109,7 +110,17 @@ class DeadlineReached:
     pass
 
 
-Outcome = SentOk | TransientFailure | StepFailed | Delivered | DeadlineReached
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """The gateway itself kept failing on this message (claimed again and again without an outcome
+    written): the flow ends with this result, with no further send and no failover, since the
+    failure is the gateway's and another channel would fail alike."""
+
+    status: Status
+    error: ErrorCode
+
+
+Outcome = SentOk | TransientFailure | StepFailed | Delivered | DeadlineReached | Abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +204,8 @@ def advance(
                 return Decision(state, ignored=True)
             result = StepResult(state.step_index, EXPIRED_EXPIRED, EC_VALIDITY_EXPIRED)
             return _step_failed(plan, state, result, now)
+        case Abandoned(status=status, error=error):
+            return _finish(state, StepResult(state.step_index, status, error))
     raise AssertionError(f"unknown outcome {outcome!r}")  # pragma: no cover
 
 

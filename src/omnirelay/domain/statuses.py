@@ -152,6 +152,9 @@ EC_MEDIA_UNSUPPORTED = _e(1, 7022, "EC_MEDIA_UNSUPPORTED", True)
 EC_PHONE_MATCHING_DISABLED = _e(1, 7102, "EC_PHONE_MATCHING_DISABLED", True)
 EC_PROVIDER_INTERNAL_ERROR = _e(2, 7050, "EC_PROVIDER_INTERNAL_ERROR", False)
 EC_PROVIDER_TIMEOUT = _e(2, 7051, "EC_PROVIDER_TIMEOUT", False)
+# omnirelay's own: the gateway failed on this message after claiming it again and again (a message
+# it could send but not record); parked instead of being sent again every lease
+EC_PROCESSING_FAILED = _e(2, 7052, "EC_PROCESSING_FAILED", True, "Message could not be processed")
 
 ERRORS: dict[int, ErrorCode] = {
     e.id: e
@@ -188,6 +191,7 @@ ERRORS: dict[int, ErrorCode] = {
         EC_PHONE_MATCHING_DISABLED,
         EC_PROVIDER_INTERNAL_ERROR,
         EC_PROVIDER_TIMEOUT,
+        EC_PROCESSING_FAILED,
     )
 }
 

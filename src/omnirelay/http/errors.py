@@ -18,6 +18,7 @@ from omnirelay.domain.errors import (
     OmnirelayError,
     RateLimited,
     RequestError,
+    StorageBusy,
     StorageUnavailable,
     Unauthorized,
     ValidationFailed,
@@ -87,7 +88,7 @@ def answer(exc: OmnirelayError) -> Answer:
             )
             headers = (
                 ((b"retry-after", str(max(1, round(exc.retry_after_s))).encode()),)
-                if isinstance(exc, RateLimited)
+                if isinstance(exc, RateLimited | StorageBusy)
                 else ()
             )
             return Answer(status, error_body(message_id, exc.message, validation), headers)

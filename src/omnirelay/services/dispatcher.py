@@ -9,6 +9,7 @@ mid-send, the message becomes due again when the lease runs out and another loop
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -17,6 +18,7 @@ import msgspec
 
 from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
 from omnirelay.domain.failover import (
+    Abandoned,
     DeadlineReached,
     Outcome,
     Phase,
@@ -26,7 +28,12 @@ from omnirelay.domain.failover import (
     TransientFailure,
 )
 from omnirelay.domain.messages import Channel, Outbound
-from omnirelay.domain.statuses import EC_NOTSUBMITTEDTOSMPPCHANNEL, REJECTED_ROUTE_NOT_AVAILABLE
+from omnirelay.domain.statuses import (
+    EC_NOTSUBMITTEDTOSMPPCHANNEL,
+    EC_PROCESSING_FAILED,
+    REJECTED_ROUTE_NOT_AVAILABLE,
+    REJECTED_SYSTEM_ERROR,
+)
 from omnirelay.ports import (
     NO_METRICS,
     Accepted,
@@ -46,6 +53,13 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
+    """Claims only what it can start at once: a concurrency slot is taken before the claim, so no
+    lease runs while its message waits for a slot. Each claim gives the send a deadline inside the
+    lease (`lease_s` from before the claim, less the time kept for writing the outcome): a send
+    never starts, and never goes on, on a lease about to end. `stop` stops claiming, lets the
+    sends under way finish and write their outcomes, and only then returns (docs/architecture.md,
+    "Claims and leases" and "Stopping")."""
+
     def __init__(
         self,
         store: MessageStore,
@@ -58,6 +72,7 @@ class Dispatcher:
         batch: int = 500,
         concurrency: int = 1000,
         idle_poll_s: float = 0.25,
+        max_claims: int = 5,
         prices: PriceList | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
@@ -68,23 +83,36 @@ class Dispatcher:
         self._owner = owner
         self._policy = policy or RetryPolicy()
         self._lease_s = lease_s
+        # the part of a lease kept for writing the outcome once the send has answered
+        self._write_margin_s = lease_s * 0.25
         self._batch = batch
-        self._slots = asyncio.Semaphore(concurrency)
+        self._free = concurrency  # concurrency slots not taken by a claimed message
+        # a slot freed while none was left wakes the loop only once a batch's worth is free again
+        # (a claim per freed slot would queue a claim behind the writer for every message)
+        self._refill = max(1, min(batch, concurrency) // 4)
+        self._starved = False
         self._idle_poll_s = idle_poll_s
+        self._max_claims = max_claims
         self._prices = prices  # in memory: reports get their price without a database read
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[int, asyncio.Task[None]] = {}  # by message pk
+        self._stopping = False
 
     def wake(self) -> None:
         """New work was committed: look now rather than at the next poll."""
         self._wake.set()
 
     async def run(self) -> None:
-        await run_rounds("dispatcher", self._round, self._wake, self._idle_poll_s)
+        """Claim and start work until `stop` (or cancellation)."""
+        await run_rounds("dispatcher", self._round, self._wake, self._idle_poll_s, lambda: self._stopping)
 
     async def _round(self) -> float:
+        if self._free == 0:
+            self._starved = True
+            return self._idle_poll_s  # a freed batch of slots wakes the loop
+        wanted = min(self._batch, self._free)
         claimed = await self.run_once(wait=False)
-        return await self._idle_s() if claimed < self._batch else 0.0
+        return await self._idle_s() if claimed < wanted else 0.0
 
     async def _idle_s(self) -> float:
         """How long to sleep when nothing is due: until the next deadline, retry or lease expiry
@@ -95,47 +123,87 @@ class Dispatcher:
         return min(self._idle_poll_s, max((due - self._clock.now()).total_seconds(), 0.005))
 
     async def run_once(self, *, wait: bool = True) -> int:
-        """Claim one batch of due messages and start processing them; `wait` for them to finish."""
-        free = self._batch
-        records = await self._store.claim_due(self._clock.now(), self._owner, self._lease_s, free)
+        """Claim as many due messages as there are free slots (at most a batch) and start them;
+        `wait` for them to finish. Returns how many were claimed."""
+        wanted = min(self._batch, self._free)
+        if wanted <= 0 or self._stopping:
+            return 0
+        self._free -= wanted  # taken before the claim: what is claimed starts at once
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lease_s  # the lease, measured from before it was taken
+        try:
+            records = await self._store.claim_due(
+                self._clock.now(), self._owner, self._lease_s, wanted, exclude=tuple(self._inflight)
+            )
+        except BaseException:
+            self._free += wanted
+            raise
+        self._free += wanted - len(records)
         tasks = []
         for record in records:
-            await self._slots.acquire()
-            task = asyncio.create_task(self._process(record))
-            self._inflight.add(task)
-            task.add_done_callback(self._done)
+            task = asyncio.create_task(self._process(record, deadline))
+            self._inflight[record.pk] = task
+            task.add_done_callback(functools.partial(self._done, record.pk))
             tasks.append(task)
         if wait and tasks:
             await asyncio.gather(*tasks)
         return len(records)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._slots.release()
+    def _done(self, pk: int, task: asyncio.Task[None]) -> None:
+        if self._inflight.get(pk) is task:
+            del self._inflight[pk]
+        self._free += 1
+        if self._starved and self._free >= self._refill:
+            self._starved = False
+            self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Messages claimed by this dispatcher and not yet finished with."""
+        return len(self._inflight)
+
+    async def stop(self, grace_s: float) -> None:
+        """Claim nothing more; give the sends under way `grace_s` to finish and write their
+        outcomes. What is still running then is cancelled: those messages are sent again after
+        their lease runs out, as after a crash (docs/architecture.md, "Stopping")."""
+        self._stopping = True
+        self._wake.set()
+        pending = set(self._inflight.values())
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=grace_s)
+            if late:
+                log.warning("%d sends still running after %.1f s; cancelled", len(late), grace_s)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
 
     async def drain(self) -> None:
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        """Wait for every claimed message to be finished with (tests, `stop`)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
-    async def _process(self, record: MessageRecord) -> None:
+    async def _process(self, record: MessageRecord, deadline: float) -> None:
         """Send the claimed message's current step and apply the outcome. When that outcome makes
         the next step due at once (a rejection, a failure or an expiry failing over), go on with it
         here, under the same claim: the failover is committed (keeping the lease) and the next step
         sent without a second claim, which would queue behind the writer's other work and wait for
         a dispatcher round."""
         for _ in range(len(record.plan)):  # each pass moves to a later step: bounded by the plan
-            chained = await self._step(record)
+            chained = await self._step(record, deadline)
             if chained is None:
                 return
             record = chained
 
-    async def _step(self, record: MessageRecord) -> MessageRecord | None:
+    async def _step(self, record: MessageRecord, deadline: float) -> MessageRecord | None:
         """One outcome of `record`'s current step; the record to go on with, if any."""
+        loop = asyncio.get_running_loop()
         try:
-            outcome, accepted, why = await self._outcome(record)
+            outcome, accepted, why = await self._outcome(record, deadline)
             now = self._clock.now()
+            # a parked message is not charged (and its price may be what kept failing)
+            prices = None if isinstance(outcome, Abandoned) else self._prices
             transition = transition_for(
-                record, outcome, now, accepted=accepted, policy=self._policy, prices=self._prices
+                record, outcome, now, accepted=accepted, policy=self._policy, prices=prices
             )
             decision = transition.decision
             if decision.ignored:
@@ -143,17 +211,19 @@ class Dispatcher:
                     "outcome %s ignored", type(outcome).__name__, extra={"message_id": record.message_id}
                 )
             next_at = decision.state.next_action_at
+            # going on under this claim needs a send's worth of its lease left; else the next step is
+            # committed due now and claimed afresh, with a whole lease
+            left_s = deadline - loop.time() - self._write_margin_s
             chain = (
                 not decision.ignored
                 and decision.step_ended is not None
                 and decision.final is None
                 and next_at is not None
                 and next_at <= now
+                and left_s >= self._lease_s * 0.25
             )
             if chain:
-                transition = msgspec.structs.replace(
-                    transition, lease_until=now + timedelta(seconds=self._lease_s)
-                )
+                transition = msgspec.structs.replace(transition, lease_until=now + timedelta(seconds=left_s))
             (applied,) = await self._store.apply([transition], self._owner)
             if applied and not chain and next_at is not None and next_at <= transition.now:
                 self._wake.set()  # a retry due now: claimed at once, not at the next poll
@@ -193,10 +263,26 @@ class Dispatcher:
         elif why is not None:
             log.info("%s: %s", record.plan[record.state.step_index].channel, why, extra=extra)
 
-    async def _outcome(self, record: MessageRecord) -> tuple[Outcome, Accepted | None, str | None]:
+    async def _outcome(
+        self, record: MessageRecord, deadline: float
+    ) -> tuple[Outcome, Accepted | None, str | None]:
         """The step's outcome, what the channel accepted, and why it did not (logged by `_step`)."""
         state = record.state
         now = self._clock.now()
+        if record.claims > self._max_claims:
+            # claimed that often without an outcome written: sending it again would most likely
+            # send it again and fail again, every lease until its validity ends (a poison message)
+            self._metrics.send_error(record.plan[state.step_index].channel.value, "abandoned")
+            log.error(
+                "message claimed %d times without an outcome; abandoned",
+                record.claims,
+                extra={"message_id": record.message_id},
+            )
+            return (
+                Abandoned(REJECTED_SYSTEM_ERROR, EC_PROCESSING_FAILED),
+                None,
+                f"claimed {record.claims} times without an outcome",
+            )
         if state.phase is Phase.WAITING or now >= state.step_deadline:
             return DeadlineReached(), None, None
         step = record.plan[state.step_index]
@@ -217,10 +303,13 @@ class Dispatcher:
             content=step.content,
             expires_at=state.step_deadline,
         )
+        # A send must end inside the lease with time left to write its outcome, or another claim
+        # could send the message again while this one is still under way.
+        budget_s = deadline - asyncio.get_running_loop().time() - self._write_margin_s
+        if budget_s <= 0:
+            return TransientFailure("lease too short to send"), None, "lease too short to send"
         try:
-            # A send must end well inside the lease, or another claim could send the message again
-            # while this one is still under way.
-            async with asyncio.timeout(self._lease_s * 0.75):
+            async with asyncio.timeout(budget_s):
                 accepted = await sender.send(outbound)
         except TimeoutError:
             self._metrics.send_error(step.channel.value, "unavailable")

@@ -62,6 +62,7 @@ def record_after(transition: Transition) -> MessageRecord:
     return msgspec.structs.replace(
         record,
         version=record.version + 1,
+        claims=0,
         state=state,
         message_count=accepted.message_count if accepted is not None else record.message_count,
         sent_at=(record.sent_at or transition.now) if accepted is not None else record.sent_at,

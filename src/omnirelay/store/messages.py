@@ -11,10 +11,24 @@ when its lease runs out (at-least-once sending).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    String,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,7 +50,7 @@ from omnirelay.ports import (
     ReportState,
     Transition,
 )
-from omnirelay.store import codec, idempotency
+from omnirelay.store import claims, codec, idempotency
 from omnirelay.store.engine import RowStatement, one_of, reading
 from omnirelay.store.tables import attempts, channel_refs, messages, receipts_inbox, reports
 from omnirelay.store.writer import Writer
@@ -61,6 +75,11 @@ _RECORD_COLUMNS = (
     messages.c.callback_data,
     messages.c.intermediate_report,
     messages.c.notify,
+    messages.c.claims,
+)
+
+_MESSAGES_OUTBOX = claims.Outbox(
+    messages, messages.c.id, messages.c.next_action_at, messages.c.version, messages.c.lease_expires_at
 )
 
 
@@ -88,6 +107,7 @@ def _record(row: Any) -> MessageRecord:
         callback_data=m["callback_data"],
         intermediate_report=m["intermediate_report"],
         notify=m["notify"],
+        claims=m["claims"],
     )
 
 
@@ -193,8 +213,12 @@ _GUARDED_UPDATE = RowStatement(
         step_deadline=bindparam("g_deadline"),
         next_action_at=bindparam("g_next"),
         lease_owner=bindparam("g_lease_owner"),
-        lease_expires_at=bindparam("g_lease_until"),
+        # a lease holder going on with the next step keeps its lease (its expiry is database time)
+        lease_expires_at=case(
+            (bindparam("g_keep_lease", type_=Boolean), messages.c.lease_expires_at), else_=null()
+        ),
         version=bindparam("g_new_version"),
+        claims=bindparam("g_claims", type_=Integer),  # an outcome written: the claims start again
         status_id=bindparam("g_status"),
         error_id=bindparam("g_error"),
         channel=bindparam("g_channel"),
@@ -415,23 +439,20 @@ class SqlMessageStore:
 
     # -- dispatching ----------------------------------------------------------------------
 
-    async def claim_due(self, now: datetime, owner: str, lease_s: float, limit: int) -> list[MessageRecord]:
-        now_ms = to_ms(now)
-        until_ms = to_ms(now + timedelta(seconds=lease_s))
-        due = (
-            select(messages.c.id)
-            .where(messages.c.next_action_at <= now_ms)
-            .order_by(messages.c.next_action_at)
-            .limit(limit)
-        )
-        if self._pg:
-            due = due.with_for_update(skip_locked=True)
-        stmt = (
-            update(messages)
-            .where(messages.c.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_expires_at=until_ms, next_action_at=until_ms)
-            .returning(*_RECORD_COLUMNS)
-        )
+    async def claim_due(
+        self, now: datetime, owner: str, lease_s: float, limit: int, exclude: Sequence[int] = ()
+    ) -> list[MessageRecord]:
+        """Lease up to `limit` due messages to `owner` (store.claims): each claim bumps the
+        message's `version`, its fencing token, and counts one more claim since its last outcome."""
+        stmt = claims.claim(
+            _MESSAGES_OUTBOX,
+            now_ms=to_ms(now),
+            lease_s=lease_s,
+            limit=limit,
+            pg=self._pg,
+            values={messages.c.lease_owner: owner, messages.c.claims: messages.c.claims + 1},
+            exclude=exclude,
+        ).returning(*_RECORD_COLUMNS)
 
         async def unit(conn: AsyncConnection) -> list[MessageRecord]:
             rows = (await conn.execute(stmt)).all()
@@ -524,11 +545,11 @@ class SqlMessageStore:
         rec, d, now_ms = t.record, t.decision, to_ms(t.now)
         current = rec.plan[d.state.step_index]
         next_ms = _ms(d.state.next_action_at)
-        lease_owner, lease_until = None, None
+        lease_owner, keep_lease = None, False
         if t.lease_until is not None and owner is not None:
             # the caller goes on with the next step itself: it keeps the message leased meanwhile
-            lease_owner = owner
-            lease_until = next_ms = to_ms(t.lease_until)
+            lease_owner, keep_lease = owner, True
+            next_ms = to_ms(t.lease_until)
         return {
             "g_pk": rec.pk,
             "g_version": rec.version,
@@ -538,8 +559,9 @@ class SqlMessageStore:
             "g_deadline": to_ms(d.state.step_deadline),
             "g_next": next_ms,
             "g_lease_owner": lease_owner,
-            "g_lease_until": lease_until,
+            "g_keep_lease": keep_lease,
             "g_new_version": rec.version + 1,
+            "g_claims": 0,
             "g_status": t.status.id,
             "g_error": t.error.id,
             "g_channel": current.channel.value,

@@ -122,7 +122,8 @@ messages = Table(
     Column("next_action_at", BigInteger, nullable=True),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", BigInteger, nullable=True),
-    Column("version", Integer, nullable=False),
+    Column("version", Integer, nullable=False),  # also the fencing token of the current claim
+    Column("claims", Integer, nullable=False, server_default="0"),  # claims since the last outcome
     Column("status_id", Integer, nullable=False),
     Column("error_id", Integer, nullable=False),
     Column("channel", String(16), nullable=True),
@@ -219,6 +220,8 @@ reports = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("next_push_at", BigInteger, nullable=True),
     Column("push_tries", Integer, nullable=False),
+    Column("push_token", Integer, nullable=False, server_default="0"),  # the push claim's fencing token
+    Column("push_lease_until", BigInteger, nullable=True),  # database time
     Index("ix_reports_pull", "account_id", "api", "state", "id"),
     Index("ix_reports_push", "state", "next_push_at"),
     Index("ix_reports_age", "state", "created_at"),  # retention: pulled and done reports by age
@@ -273,6 +276,8 @@ forwards = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("next_try_at", BigInteger, nullable=True),  # None once delivered or given up
     Column("tries", Integer, nullable=False),
+    Column("lease_token", Integer, nullable=False, server_default="0"),  # the claim's fencing token
+    Column("lease_until", BigInteger, nullable=True),  # database time
     # two disjoint partial indexes: pending forwards by when they are due (the sender's poll), and
     # finished ones by age (retention), so that neither walks the other's rows
     Index(
