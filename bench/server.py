@@ -33,9 +33,7 @@ def setup_hook(setup: str) -> Callable[[Gateway], Awaitable[None]]:
 
     async def after_start(gateway: Gateway) -> None:
         if setup == "intake":
-            for task in gateway.tasks:
-                if task.get_name() == "dispatcher":
-                    task.cancel()
+            await gateway.supervisor.stop("dispatcher", grace_s=0)
         elif setup == "smsc-down":
             assert gateway.smsc_simulator is not None
             await gateway.smsc_simulator.stop()

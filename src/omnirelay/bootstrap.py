@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -52,6 +51,7 @@ from omnirelay.services.prices import PriceBook
 from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.services.scenarios import Scenarios
+from omnirelay.services.supervisor import Supervisor
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.backlog import SqlBacklog
@@ -85,7 +85,7 @@ class Gateway:
     clock: SystemClock = field(default_factory=SystemClock)
     engine: AsyncEngine | None = None
     writer: Writer | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor = field(default_factory=Supervisor)
     closers: list[Any] = field(default_factory=list)
     services: Services | None = None
     dispatcher: Dispatcher | None = None
@@ -109,7 +109,7 @@ class Gateway:
         self.engine = make_engine(s.effective_database_url())
         await migrate(self.engine)
         self.writer = Writer(self.engine)
-        await self.writer.start()
+        self.supervisor.spawn("writer", self.writer.serve)  # first started, last stopped
         self.accounts = SqlAccountStore(self.engine, self.writer)
         self.applications = SqlApplicationStore(self.engine, self.writer)
         self.messages = SqlMessageStore(self.engine, self.writer)
@@ -192,13 +192,6 @@ class Gateway:
             await self.start_sandbox_channels()
         else:
             await self.start_channels()
-        self.tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
-        self.tasks.append(asyncio.create_task(self.receipts.run(), name="receipts"))
-        self.tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))
-        self.tasks.append(asyncio.create_task(self.prices.run(s.config_poll_s), name="prices"))
-        if not s.sandbox:
-            assert self.connectors is not None
-            self.tasks.append(asyncio.create_task(self.connectors.run(s.config_poll_s), name="connectors"))
         self.notifier = Notifier(
             SqlPushStore(self.engine, self.writer),
             HttpWebhookPoster(await self.http_client()),
@@ -211,12 +204,22 @@ class Gateway:
             idle_poll_s=s.idle_poll_s,
             metrics=self.metrics,
         )
-        self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
         retention = Retention(report_s=s.report_retention_h * 3600, log_s=s.log_retention_days * 86400)
         janitor = Janitor(
             SqlHousekeeping(self.writer), self.clock, retention, interval_s=s.housekeeping_interval_s
         )
-        self.tasks.append(asyncio.create_task(janitor.run(), name="retention"))
+        sup = self.supervisor
+        prices = self.prices
+        sup.spawn("prices", lambda: prices.run(s.config_poll_s))
+        if not s.sandbox:
+            connectors = self.connectors
+            assert connectors is not None
+            sup.spawn("connectors", lambda: connectors.run(s.config_poll_s))
+        sup.spawn("retention", janitor.run)
+        sup.spawn("receipts", self.receipts.run, self.receipts)
+        sup.spawn("forwarder", self.forwarder.run, self.forwarder)
+        sup.spawn("notifier", self.notifier.run, self.notifier)
+        sup.spawn("dispatcher", self.dispatcher.run, self.dispatcher)  # last started, first stopped
         log.info("omnirelay started (node %s)", owner)
 
     async def provision_sandbox(self) -> None:
@@ -346,6 +349,9 @@ class Gateway:
     async def ready(self) -> dict[str, bool]:
         assert self.engine is not None
         checks = {"storage": await reachable(self.engine)}
+        checks.update({f"task:{name}": False for name in self.supervisor.down()})
+        if self.writer is not None and not self.writer.serving:
+            checks["task:writer"] = False
         if self.sms_sender is not None:
             checks.update({f"smpp:{name}": bound for name, bound in self.sms_sender.bound().items()})
         return checks
@@ -362,17 +368,20 @@ class Gateway:
         return self.metrics.render()
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tasks.clear()
+        """Stop in reverse order of starting (docs/architecture.md, "Stopping"): the dispatcher
+        claims nothing more and its sends under way write their outcomes; the other loops finish
+        their round; then the channels close (no send is under way any more), and the writer,
+        which every loop above wrote through, stops last."""
+        grace_s = self.settings.shutdown_grace_s
+        writer_task = [] if self.writer is None else ["writer"]
+        loops = [name for name in self.supervisor.names() if name not in writer_task]
+        await self.supervisor.stop(*loops, grace_s=grace_s)
         for closer in reversed(self.closers):
             try:
                 await closer()
             except Exception:
                 log.exception("error while stopping")
+        await self.supervisor.stop(grace_s=grace_s)
         if self.writer is not None:
             await self.writer.stop()
         if self.engine is not None:

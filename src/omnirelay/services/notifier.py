@@ -62,12 +62,18 @@ class Notifier:
         self._policy = policy or PushPolicy()
         self._idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        await run_rounds("push", self._round, self._wake, self._idle_poll_s)
+        await run_rounds("push", self._round, self._wake, self._idle_poll_s, lambda: self._stopping)
+
+    async def stop(self, grace_s: float) -> None:
+        """Finish the round under way, then end `run` (the supervisor waits `grace_s` for it)."""
+        self._stopping = True
+        self._wake.set()
 
     async def _round(self) -> float:
         return 0.0 if await self.run_once() >= self._policy.batch else self._idle_poll_s

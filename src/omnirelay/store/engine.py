@@ -22,6 +22,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+STATEMENT_TIMEOUT_MS = 30_000  # PostgreSQL's statement_timeout for every connection
+
+
 def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         # Readers keep their connections: an overflow connection was opened and closed per burst of
@@ -37,7 +40,17 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
+    # Bounded waits: a statement running past 30 s is cancelled by the server, a connection attempt
+    # gives up after 10 s, a pool checkout after 10 s (the writer also bounds its transactions).
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        hide_parameters=True,
+        connect_args={"timeout": 10, "server_settings": {"statement_timeout": str(STATEMENT_TIMEOUT_MS)}},
+    )
 
 
 @contextlib.asynccontextmanager

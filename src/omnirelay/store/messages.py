@@ -378,7 +378,8 @@ class SqlMessageStore:
     async def insert_messages(
         self, new: Sequence[NewMessage], claim: IdempotencyClaim | None = None
     ) -> list[bool]:
-        inserted = await self._writer.run_batched(self._insert_requests, (list(new), claim))
+        # intake is what sheds load when storage falls behind (store.writer): 503 and Retry-After
+        inserted = await self._writer.run_batched(self._insert_requests, (list(new), claim), shed=True)
         if inserted is None:
             raise KeyClaimed()
         return inserted

@@ -22,6 +22,17 @@ is milliseconds.
 If a batch fails (one bad unit, a constraint violation), the writer re-runs its units one per
 transaction so that only the faulty unit fails. If the database itself is unreachable, every
 caller gets `StorageUnavailable` and nothing is reported as accepted.
+
+Bounds: a transaction that has not committed within `transaction_timeout_s` is abandoned (its
+connection dropped, its callers told `StorageUnavailable`), so a stalled database cannot hold the
+writer forever. Intake sheds instead of queueing without limit: a `run_batched(..., shed=True)`
+finding `max_queue` units already waiting is refused at once with `StorageBusy` (503 with
+Retry-After); the dispatcher's and receipts' writes are never shed, since refusing the outcome of
+a send already made would make it be sent again.
+
+The loop (`serve`) answers every caller whatever happens to a batch and does not end but by
+cancellation; the gateway's supervisor restarts it should it end all the same, and `run` refuses
+work at once while no loop is serving.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from omnirelay.domain.errors import StorageUnavailable
+from omnirelay.domain.errors import StorageBusy, StorageUnavailable
 from omnirelay.store.engine import reachable
 
 log = logging.getLogger(__name__)
@@ -65,19 +76,35 @@ def _is_unavailable(exc: BaseException) -> bool:
 
 
 class Writer:
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 5000, gather_turns: int = 4) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 5000,
+        gather_turns: int = 4,
+        max_queue: int = 20_000,
+        transaction_timeout_s: float = 30.0,
+    ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._gather_turns = gather_turns
+        self._max_queue = max_queue
+        self._transaction_timeout_s = transaction_timeout_s
         self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # the loop, when `start` runs it
+        self._serving = 0  # loops running `serve` (one; 0 while none: work is refused)
         # The writer keeps one connection: no pool checkout (PostgreSQL: no ping) and no reset on
         # return per batch, each a round trip. Dropped after a failure, opened again by the next batch.
         self._conn: AsyncConnection | None = None
 
     async def start(self) -> None:
+        """Run the loop in a task of its own (the gateway runs `serve` under its supervisor)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="omnirelay-writer")
+            self._task = asyncio.create_task(self.serve(), name="omnirelay-writer")
+
+    @property
+    def serving(self) -> bool:
+        return self._serving > 0
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -100,36 +127,52 @@ class Writer:
                 await conn.close()
 
     async def run(self, unit: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        if self._task is None:
+        if not self._serving:
             raise StorageUnavailable("writer not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Entry(unit, None, None, fut))
         return await fut
 
     async def run_batched(
-        self, fn: Callable[[AsyncConnection, list[ItemT]], Awaitable[list[T]]], item: ItemT
+        self,
+        fn: Callable[[AsyncConnection, list[ItemT]], Awaitable[list[T]]],
+        item: ItemT,
+        *,
+        shed: bool = False,
     ) -> T:
-        """Apply `fn` to `item`, together with the adjacent queued items for the same `fn`."""
-        if self._task is None:
+        """Apply `fn` to `item`, together with the adjacent queued items for the same `fn`. With
+        `shed`, refuse at once (`StorageBusy`) when `max_queue` units already wait."""
+        if not self._serving:
             raise StorageUnavailable("writer not running")
+        if shed and self._queue.qsize() >= self._max_queue:
+            raise StorageBusy(retry_after_s=1.0)
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Entry(None, fn, item, fut))
         return await fut
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            try:
-                for _ in range(self._gather_turns):  # let the requests already under way queue theirs
-                    await asyncio.sleep(0)
-                while len(batch) < self._max_batch and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                batch = [e for e in batch if not e.fut.cancelled()]
-                if batch:
-                    await self._commit(batch)
-            except asyncio.CancelledError:  # stopped: the callers taken are answered, not left waiting
-                self._shutting_down(batch)
-                raise
+    async def serve(self) -> None:
+        """The writer's loop: take a batch, commit it, answer its callers; until cancelled."""
+        self._serving += 1
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                try:
+                    for _ in range(self._gather_turns):  # let the requests already under way queue theirs
+                        await asyncio.sleep(0)
+                    while len(batch) < self._max_batch and not self._queue.empty():
+                        batch.append(self._queue.get_nowait())
+                    batch = [e for e in batch if not e.fut.cancelled()]
+                    if batch:
+                        await self._commit(batch)
+                except asyncio.CancelledError:  # stopped: the callers taken are answered, not left waiting
+                    self._shutting_down(batch)
+                    raise
+                except Exception as exc:
+                    log.exception("writer batch failed unexpectedly")
+                    await self._drop_connection()
+                    self._fail(batch, exc)
+        finally:
+            self._serving -= 1
 
     async def _commit(self, batch: list[_Entry]) -> None:
         try:
@@ -157,6 +200,15 @@ class Writer:
                 entry.fut.set_result(result)
 
     async def _transaction(self, entries: list[_Entry]) -> list[Any]:
+        try:
+            async with asyncio.timeout(self._transaction_timeout_s):
+                return await self._transaction_unbounded(entries)
+        except TimeoutError as exc:
+            raise StorageUnavailable(
+                f"transaction not committed within {self._transaction_timeout_s} s"
+            ) from exc
+
+    async def _transaction_unbounded(self, entries: list[_Entry]) -> list[Any]:
         results: list[Any] = []
         if self._conn is None:
             self._conn = await self._engine.connect()
