@@ -109,6 +109,7 @@ class Gateway:
         self.engine = make_engine(s.effective_database_url())
         await migrate(self.engine)
         self.writer = Writer(self.engine)
+        self.writer.open()
         self.supervisor.spawn("writer", self.writer.serve)  # first started, last stopped
         self.accounts = SqlAccountStore(self.engine, self.writer)
         self.applications = SqlApplicationStore(self.engine, self.writer)

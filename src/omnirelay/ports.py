@@ -323,6 +323,7 @@ class DuePush:
     created_at: datetime
     kind: str
     message_id: str
+    token: int = 0  # the claim's fencing token, presented again by its settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,11 +332,14 @@ class PushSettlement:
     state: ReportState  # DONE (pushed or dropped), PULL (gave up: queued for pull), PUSH (retry)
     tries: int
     retry_at: datetime | None = None
+    token: int = 0  # the claim's: a settlement of a claim taken over since is not written
 
 
 class PushStore(Protocol):
     async def claim_pushes(self, now: datetime, lease_s: float, limit: int) -> list[DuePush]: ...
-    async def settle_pushes(self, settlements: Sequence[PushSettlement]) -> None: ...
+    async def settle_pushes(self, settlements: Sequence[PushSettlement]) -> list[bool]:
+        """Write each settlement whose claim still holds its report (False: taken over)."""
+        ...
 
 
 # --- operator data: SMPP connectors, SMS routes, price list ----------------------------------
@@ -419,6 +423,7 @@ class ForwardRecord:
     body: bytes
     created_at: datetime
     tries: int
+    token: int = 0  # the claim's fencing token, presented again by its settlement
 
 
 class InboundStore(Protocol):
@@ -450,11 +455,12 @@ class InboundStore(Protocol):
 
 class ForwardStore(Protocol):
     async def claim_forwards(self, now: datetime, lease_s: float, limit: int) -> list[ForwardRecord]:
-        """Due forwards, leased until `now + lease_s` so no other loop posts them meanwhile."""
+        """Due forwards, leased for `lease_s` (database time) so no other loop posts them meanwhile."""
         ...
 
-    async def settle_forward(self, forward_id: int, tries: int, next_try_at: datetime | None) -> None:
-        """After a try: `next_try_at` None means delivered or given up."""
+    async def settle_forward(self, forward: ForwardRecord, tries: int, next_try_at: datetime | None) -> bool:
+        """After a try of this claim: `next_try_at` None means delivered or given up. False when the
+        claim was taken over meanwhile (nothing written)."""
         ...
 
 

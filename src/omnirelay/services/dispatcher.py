@@ -170,6 +170,7 @@ class Dispatcher:
         self._wake.set()
         pending = set(self._inflight.values())
         if pending:
+            log.info("stopping: waiting up to %.1f s for %d sends under way", grace_s, len(pending))
             _, late = await asyncio.wait(pending, timeout=grace_s)
             if late:
                 log.warning("%d sends still running after %.1f s; cancelled", len(late), grace_s)

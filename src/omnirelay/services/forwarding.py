@@ -92,7 +92,7 @@ class Forwarder:
         now = self._clock.now()
         if problem is None:
             log.info("inbound forwarded to application %s (try %d)", forward.application_key, tries)
-            await self._store.settle_forward(forward.id, tries, None)
+            await self._store.settle_forward(forward, tries, None)
             return
         give_up_at = forward.created_at + timedelta(seconds=self._policy.give_up_after_s)
         if now >= give_up_at:
@@ -103,7 +103,7 @@ class Forwarder:
                 tries,
                 problem,
             )
-            await self._store.settle_forward(forward.id, tries, None)
+            await self._store.settle_forward(forward, tries, None)
             return
         retry_at: datetime = min(
             now + timedelta(seconds=self._policy.delay_s(tries, random.random())),  # noqa: S311 - jitter
@@ -116,4 +116,4 @@ class Forwarder:
             tries,
             retry_at.isoformat(),
         )
-        await self._store.settle_forward(forward.id, tries, retry_at)
+        await self._store.settle_forward(forward, tries, retry_at)

@@ -104,7 +104,7 @@ class Notifier:
         if problem is None:
             for _ in chunk:
                 self._metrics.push("ok")
-            return [PushSettlement(p.report_id, ReportState.DONE, p.tries + 1) for p in chunk]
+            return [PushSettlement(p.report_id, ReportState.DONE, p.tries + 1, token=p.token) for p in chunk]
         now = self._clock.now()
         out = []
         for p in chunk:
@@ -118,17 +118,17 @@ class Notifier:
                     tries,
                     extra={"message_id": p.message_id},
                 )
-                out.append(PushSettlement(p.report_id, ReportState.PUSH, tries, retry_at))
+                out.append(PushSettlement(p.report_id, ReportState.PUSH, tries, retry_at, p.token))
             elif p.kind == "FINAL":
                 self._metrics.push("given_up")
                 log.warning(
                     "push never succeeded; report queued for pull", extra={"message_id": p.message_id}
                 )
-                out.append(PushSettlement(p.report_id, ReportState.PULL, tries))
+                out.append(PushSettlement(p.report_id, ReportState.PULL, tries, token=p.token))
             else:
                 self._metrics.push("given_up")
                 log.warning(
                     "intermediate report dropped after failed pushes", extra={"message_id": p.message_id}
                 )
-                out.append(PushSettlement(p.report_id, ReportState.DONE, tries))
+                out.append(PushSettlement(p.report_id, ReportState.DONE, tries, token=p.token))
         return out

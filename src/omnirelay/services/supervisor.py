@@ -99,15 +99,16 @@ class Supervisor:
         chosen = [w for w in reversed(self._watched) if not names or w.name in names]
         for w in chosen:
             w.retired = True
-            if w.stoppable is not None and w.name not in self._down:
+            running = w.name not in self._down  # else it waits for a restart: nothing to finish
+            if w.stoppable is not None and running:
                 try:
                     await w.stoppable.stop(grace_s)
                 except Exception:
                     log.exception("error while stopping %s", w.name)
             task = w.task
-            if task is not None and not task.done():
+            if task is not None and not task.done() and w.stoppable is not None and running:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), timeout=grace_s if w.stoppable else 0)
+                    await asyncio.wait_for(asyncio.shield(task), timeout=grace_s)
             if task is not None and not task.done():
                 task.cancel()
             if task is not None:

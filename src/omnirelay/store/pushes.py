@@ -1,17 +1,39 @@
-"""The push outbox: reports in state PUSH, claimed with a lease like messages are."""
+"""The push outbox: reports in state PUSH, claimed with a lease like messages are (store.claims)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.times import from_ms, to_ms
 from omnirelay.ports import DuePush, PushSettlement, ReportState
+from omnirelay.store import claims
 from omnirelay.store.tables import reports
 from omnirelay.store.writer import Writer
+
+_r = reports.c
+_PUSHES = claims.Outbox(
+    reports, _r.id, _r.next_push_at, _r.push_token, _r.push_lease_until, (_r.state == ReportState.PUSH.value,)
+)
+
+# A settlement is written only while its claim holds the report: same token, still in PUSH.
+_SETTLE = (
+    update(reports)
+    .where(
+        _r.id == bindparam("s_id"),
+        _r.push_token == bindparam("s_token"),
+        _r.state == ReportState.PUSH.value,
+    )
+    .values(
+        state=bindparam("s_state"),
+        push_tries=bindparam("s_tries"),
+        next_push_at=bindparam("s_next"),
+        push_lease_until=None,
+    )
+)
 
 
 class SqlPushStore:
@@ -20,21 +42,8 @@ class SqlPushStore:
         self._pg = engine.dialect.name == "postgresql"
 
     async def claim_pushes(self, now: datetime, lease_s: float, limit: int) -> list[DuePush]:
-        r = reports.c
-        pick = (
-            reports.select()
-            .with_only_columns(r.id)
-            .where(r.state == ReportState.PUSH.value, r.next_push_at <= to_ms(now))
-            .order_by(r.next_push_at)
-            .limit(limit)
-        )
-        if self._pg:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(reports)
-            .where(r.id.in_(pick.scalar_subquery()))
-            .values(next_push_at=to_ms(now + timedelta(seconds=lease_s)))
-            .returning(r.id, r.notify_url, r.body, r.push_tries, r.created_at, r.kind, r.message_id)
+        stmt = claims.claim(_PUSHES, now_ms=to_ms(now), lease_s=lease_s, limit=limit, pg=self._pg).returning(
+            _r.id, _r.notify_url, _r.body, _r.push_tries, _r.created_at, _r.kind, _r.message_id, _r.push_token
         )
 
         async def unit(conn: AsyncConnection) -> list[DuePush]:
@@ -48,23 +57,30 @@ class SqlPushStore:
                     from_ms(row.created_at),
                     row.kind,
                     row.message_id,
+                    row.push_token,
                 )
                 for row in sorted(rows, key=lambda x: x.id)
             ]
 
         return await self._writer.run(unit)
 
-    async def settle_pushes(self, settlements: Sequence[PushSettlement]) -> None:
+    async def settle_pushes(self, settlements: Sequence[PushSettlement]) -> list[bool]:
         items = list(settlements)
 
-        async def unit(conn: AsyncConnection) -> None:
+        async def unit(conn: AsyncConnection) -> list[bool]:
+            out = []
             for s in items:
-                values: dict[str, object] = {"state": s.state.value, "push_tries": s.tries}
-                values["next_push_at"] = to_ms(s.retry_at) if s.retry_at is not None else None
-                await conn.execute(
-                    update(reports)
-                    .where(reports.c.id == s.report_id, reports.c.state == ReportState.PUSH.value)
-                    .values(**values)
+                result = await conn.execute(
+                    _SETTLE,
+                    {
+                        "s_id": s.report_id,
+                        "s_token": s.token,
+                        "s_state": s.state.value,
+                        "s_tries": s.tries,
+                        "s_next": to_ms(s.retry_at) if s.retry_at is not None else None,
+                    },
                 )
+                out.append(result.rowcount == 1)
+            return out
 
-        await self._writer.run(unit)
+        return await self._writer.run(unit)

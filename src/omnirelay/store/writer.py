@@ -31,8 +31,8 @@ Retry-After); the dispatcher's and receipts' writes are never shed, since refusi
 a send already made would make it be sent again.
 
 The loop (`serve`) answers every caller whatever happens to a batch and does not end but by
-cancellation; the gateway's supervisor restarts it should it end all the same, and `run` refuses
-work at once while no loop is serving.
+cancellation; the gateway's supervisor restarts it should it end all the same. A stopped writer
+refuses work at once (`StorageUnavailable`).
 """
 
 from __future__ import annotations
@@ -92,13 +92,20 @@ class Writer:
         self._transaction_timeout_s = transaction_timeout_s
         self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None  # the loop, when `start` runs it
-        self._serving = 0  # loops running `serve` (one; 0 while none: work is refused)
+        self._open = False  # taking work: from `open` (or `start`) to `stop`
+        self._serving = 0  # loops running `serve`: one, or none while the supervisor restarts it
         # The writer keeps one connection: no pool checkout (PostgreSQL: no ping) and no reset on
         # return per batch, each a round trip. Dropped after a failure, opened again by the next batch.
         self._conn: AsyncConnection | None = None
 
+    def open(self) -> None:
+        """Take work from now on; `serve` does it (the gateway runs it under its supervisor, and work
+        queued while it waits for a restart is done once it runs again)."""
+        self._open = True
+
     async def start(self) -> None:
-        """Run the loop in a task of its own (the gateway runs `serve` under its supervisor)."""
+        """Open, and run the loop in a task of its own."""
+        self.open()
         if self._task is None:
             self._task = asyncio.create_task(self.serve(), name="omnirelay-writer")
 
@@ -107,6 +114,7 @@ class Writer:
         return self._serving > 0
 
     async def stop(self) -> None:
+        self._open = False
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -127,7 +135,7 @@ class Writer:
                 await conn.close()
 
     async def run(self, unit: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        if not self._serving:
+        if not self._open:
             raise StorageUnavailable("writer not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Entry(unit, None, None, fut))
@@ -142,7 +150,7 @@ class Writer:
     ) -> T:
         """Apply `fn` to `item`, together with the adjacent queued items for the same `fn`. With
         `shed`, refuse at once (`StorageBusy`) when `max_queue` units already wait."""
-        if not self._serving:
+        if not self._open:
             raise StorageUnavailable("writer not running")
         if shed and self._queue.qsize() >= self._max_queue:
             raise StorageBusy(retry_after_s=1.0)
