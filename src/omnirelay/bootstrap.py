@@ -108,7 +108,7 @@ class Gateway:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(s.effective_database_url())
         await migrate(self.engine)
-        self.writer = Writer(self.engine)
+        self.writer = Writer(self.engine, max_queue=s.write_queue_max)
         self.writer.open()
         self.supervisor.spawn("writer", self.writer.serve)  # first started, last stopped
         self.accounts = SqlAccountStore(self.engine, self.writer)
@@ -144,6 +144,7 @@ class Gateway:
             batch=s.dispatch_batch,
             concurrency=s.dispatch_concurrency,
             idle_poll_s=s.idle_poll_s,
+            max_claims=s.max_claims,
             prices=self.prices,
             metrics=self.metrics,
         )

@@ -35,7 +35,13 @@ class Settings(BaseSettings):
     shutdown_grace_s: int = Field(
         default=10,
         ge=0,
-        description="on SIGINT/SIGTERM, seconds running requests get before they are cancelled",
+        description="on SIGINT/SIGTERM, seconds running requests get before they are cancelled, "
+        "then seconds the sends under way get to finish and write their outcomes",
+    )
+    write_queue_max: int = Field(
+        default=20_000,
+        ge=0,
+        description="writes waiting for storage beyond which sends are refused with 503 and Retry-After",
     )
 
     max_body_bytes: int = 1024 * 1024
@@ -45,7 +51,12 @@ class Settings(BaseSettings):
     auth_cache_s: float = 60.0
 
     node_id: str | None = None
-    lease_s: float = 60.0
+    lease_s: float = Field(
+        default=60.0, gt=1.0, description="how long a claim holds a message (database time)"
+    )
+    max_claims: int = Field(
+        default=5, ge=1, description="claims without an outcome written after which a message is parked"
+    )
     dispatch_batch: int = 500
     dispatch_concurrency: int = 1000
     idle_poll_s: float = 0.25
