@@ -32,8 +32,10 @@ TABLE = [
     ((400, 100, 2018034), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, s.EC_BAD_REQUEST, False),
     ((400, 100, 2018109), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, s.EC_MEDIA_UNSUPPORTED, False),
     ((400, 4, 2018354), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
-    ((400, 4, 9), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
-    ((400, 4, 2018352), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
+    ((400, 9, 2018352), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
+    # (4, 2018352) and (4, 9) are not Meta's: a rate limit of code 4 whatever the subcode
+    ((400, 4, 2018352), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_TOO_MANY_REQUESTS, True),
+    ((400, 4, 9), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_TOO_MANY_REQUESTS, True),
     ((400, 10, 1234567), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, s.EC_FORBIDDEN_ACCESS, False),
     # channel-wide: fail over and pause the page
     ((400, 190, None), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_UNAUTHORIZED_ACCESS, False),
@@ -45,6 +47,7 @@ TABLE = [
     ((400, 10, None), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
     ((400, 1, 99), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
     ((400, 10, 1893063), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_ACCOUNT_ISSUE, False),
+    ((400, 2, 2018344), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
     # transient: retry
     ((400, 1200, None), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_PROVIDER_INTERNAL_ERROR, False),
     ((500, 2, None), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_PROVIDER_INTERNAL_ERROR, False),
@@ -118,7 +121,7 @@ def test_rejections_carry_final_statuses_and_retries_pending() -> None:
 
 def test_every_code_of_the_channels_table_has_a_row() -> None:
     codes = {rule.code for rule in RULES}
-    assert {551, 10, 200, 100, 190, 1, 4, 1200, 2, 613, 17, 32, 80001, 80006} <= codes
+    assert {551, 10, 200, 100, 190, 1, 2, 4, 9, 1200, 613, 17, 32, 80001, 80006} <= codes
 
 
 def test_docs_table_matches_the_code() -> None:

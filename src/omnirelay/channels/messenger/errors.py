@@ -145,8 +145,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(100, ANY, "Invalid parameter (our request is wrong)", _FAIL, _REJECTED, EC_BAD_REQUEST),
     Rule(100, 2018109, "Attachment size exceeds the limit", _FAIL, _REJECTED, EC_MEDIA_UNSUPPORTED),
     Rule(4, 2018354, "Marketing message frequency limit", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
-    Rule(4, 9, "The person is too active; not sent for now", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
-    Rule(4, 2018352, "Marketing message frequency limit", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
+    Rule(9, 2018352, "User is performing too many actions", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
     Rule(
         10,
         ANY,
@@ -178,6 +177,14 @@ RULES: Final[tuple[Rule, ...]] = (
         EC_FORBIDDEN_ACCESS,
     ),
     Rule(10, 1893063, "Page temporarily restricted from sending", _PAUSE, _NOT_SENT, EC_ACCOUNT_ISSUE),
+    Rule(
+        2,
+        2018344,
+        "Service temporarily unavailable: the Page has not accepted the Privacy ToS",
+        _PAUSE,
+        _NOT_SENT,
+        EC_FORBIDDEN_ACCESS,
+    ),
     # --- transient: retry with backoff inside the deadline
     Rule(1200, ANY, "Temporary send message failure", _RETRY, _PENDING, EC_PROVIDER_INTERNAL_ERROR),
     Rule(2, ANY, "Unexpected error, retry later", _RETRY, _PENDING, EC_PROVIDER_INTERNAL_ERROR),
