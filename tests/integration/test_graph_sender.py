@@ -280,7 +280,17 @@ async def test_registered_phone_uses_the_users_psid(sender: GraphSender, graph: 
 async def test_unregistered_phone_uses_customer_matching(sender: GraphSender, graph: GraphSimulator) -> None:
     accepted = await sender.send(outbound(TEXT, to="41793026727", to_kind=AddressKind.PHONE))
     assert last_body(graph)["recipient"] == {"phone_number": "+41793026727"}
-    assert len(accepted.refs) == 1
+    # Meta posts no delivery for a send by phone number: the step ends when Meta takes it
+    assert accepted.refs == (graph.requests[-1].response["message_id"],)  # type: ignore[index]
+    assert accepted.status == s.DELIVERED_TO_OPERATOR and accepted.status.is_final
+
+
+async def test_registered_phone_still_waits_for_the_delivery(
+    sender: GraphSender, graph: GraphSimulator
+) -> None:
+    accepted = await sender.send(outbound(TEXT, to="38591000111", to_kind=AddressKind.PHONE))
+    assert last_body(graph)["recipient"] == {"id": PHONE_USER_PSID}
+    assert accepted.status == s.PENDING_WAITING_DELIVERY
 
 
 async def test_phone_unknown_to_messenger_fails_over(sender: GraphSender, graph: GraphSimulator) -> None:

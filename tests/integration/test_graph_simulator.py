@@ -444,6 +444,32 @@ async def test_sender_action_answers_recipient_only_and_sends_no_webhook(
     assert receiver.received == []
 
 
+async def test_sends_by_phone_number_or_user_ref_post_no_webhook(
+    client: httpx.AsyncClient, graph: GraphSimulator, receiver: Receiver
+) -> None:
+    # Meta: since 2018-02-19 no message_deliveries / message_echoes for these recipients
+    graph.send_echoes = True
+    graph.send_reads = True
+    by_phone = await send(client, graph, text_body({"phone_number": "+41793026727"}))
+    assert by_phone.status_code == 200 and "recipient_id" not in by_phone.json()
+    await graph.user_optin(PAGE, user_ref="checkbox-ref-1")
+    optins = len(receiver.received)
+    by_ref = await send(client, graph, text_body({"user_ref": "checkbox-ref-1"}))
+    assert by_ref.status_code == 200
+    assert set(by_ref.json()) == {"message_id"}
+    await graph.settle()
+    assert len(receiver.received) == optins == 1  # the opt-in only
+    # the same person by PSID: echo, delivery and read
+    assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
+    await graph.settle()
+    assert len(receiver.received) == 4
+
+
+async def test_unknown_user_ref_is_no_matching_user(client: httpx.AsyncClient, graph: GraphSimulator) -> None:
+    response = await send(client, graph, text_body({"user_ref": "never-opted-in"}))
+    assert error_of(response) == (100, 2018001)
+
+
 async def test_failed_webhooks_are_retried(
     client: httpx.AsyncClient, graph: GraphSimulator, receiver: Receiver
 ) -> None:

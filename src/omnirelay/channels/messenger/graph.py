@@ -23,6 +23,9 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
   no HTTP call). A channel-wide error pauses the Page for `pause_s`: sends to it are rejected at
   once (`MessageRejected`, no HTTP call) until the pause ends, by the injected `Clock`.
   **Known limitation:** this state is in process memory, not shared across nodes (see `pacing`).
+* **Sends by phone number** (Customer Matching: no PSID known for the number) end when Meta takes
+  them, `DELIVERED_TO_OPERATOR`: Meta posts no delivery, echo or read for them, so a wait for a
+  receipt would only expire (docs/decisions/0007-messenger-as-meta-documents.md).
 * **Logging.** Message id, Page id, Graph `message_id` and `fbtrace_id`; never tokens or URLs.
 """
 
@@ -250,7 +253,13 @@ class GraphSender:
         await (gate.media if content.kind in MEDIA_KINDS else gate.text).acquire()
         gate.check(self._clock.now(), app.page_id)  # a pause may have begun while we waited
         response = await self._post(app, body, outbound.message_id)
-        return self._outcome(app, response, outbound.message_id, content.kind is FacebookKind.SENDER_ACTION)
+        return self._outcome(
+            app,
+            response,
+            outbound.message_id,
+            sender_action=content.kind is FacebookKind.SENDER_ACTION,
+            by_phone="phone_number" in recipient,
+        )
 
     async def _recipient(self, app: MessengerApplication, outbound: Outbound) -> dict[str, str]:
         if outbound.to_kind is AddressKind.USER_KEY:
@@ -328,7 +337,13 @@ class GraphSender:
             raise ChannelUnavailable(reason=f"Graph API unreachable ({type(exc).__name__})") from exc
 
     def _outcome(
-        self, app: MessengerApplication, response: GraphResponse, message_id: str, sender_action: bool
+        self,
+        app: MessengerApplication,
+        response: GraphResponse,
+        message_id: str,
+        *,
+        sender_action: bool,
+        by_phone: bool,
     ) -> Accepted:
         gate = self._gates[app.page_id]
         now = self._clock.now()
@@ -337,7 +352,7 @@ class GraphSender:
             logger.warning("Graph usage limit: page_id=%s paused for %.0f s", app.page_id, usage_wait_s)
             gate.throttle(now, usage_wait_s)
         if response.is_success:
-            return self._accepted(app, response, message_id, sender_action)
+            return self._accepted(app, response, message_id, sender_action=sender_action, by_phone=by_phone)
 
         try:
             error = msgspec.json.decode(response.content, type=_ErrorBody).error
@@ -395,7 +410,13 @@ class GraphSender:
         )
 
     def _accepted(
-        self, app: MessengerApplication, response: GraphResponse, message_id: str, sender_action: bool
+        self,
+        app: MessengerApplication,
+        response: GraphResponse,
+        message_id: str,
+        *,
+        sender_action: bool,
+        by_phone: bool,
     ) -> Accepted:
         try:
             result = msgspec.json.decode(response.content, type=_SendResult)
@@ -413,12 +434,18 @@ class GraphSender:
             )
             return Accepted(refs=(), status=PENDING_WAITING_DELIVERY)
         logger.info(
-            "Messenger send accepted: message_id=%s page_id=%s mid=%s fbtrace_id=%s",
+            "Messenger send accepted: message_id=%s page_id=%s mid=%s fbtrace_id=%s by_phone=%s",
             message_id,
             app.page_id,
             result.message_id,
             response.fb_trace_id,
+            by_phone,
         )
+        if by_phone:
+            # Meta posts no delivery (nor echo, nor read) for a send by phone number: waiting for
+            # one would end the step EXPIRED and fail over although Messenger took the message.
+            # Delivered to the platform, not known to have reached the handset.
+            return Accepted(refs=(result.message_id,), status=DELIVERED_TO_OPERATOR)
         return Accepted(refs=(result.message_id,), status=PENDING_WAITING_DELIVERY)
 
 
