@@ -223,6 +223,18 @@ async def test_phone_number_recipient(client: httpx.AsyncClient, graph: GraphSim
     assert error_of(unmatched) == (100, 2018001)
 
 
+async def test_page_without_customer_matching_refuses_phone_sends_only(
+    client: httpx.AsyncClient, graph: GraphSimulator
+) -> None:
+    graph.set_customer_matching(PAGE, False)
+    refused = await send(client, graph, text_body({"phone_number": "+41793026727"}))
+    assert error_of(refused) == (200, 2018027)
+    assert "Customer Matching" in refused.json()["error"]["message"]
+    assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
+    graph.set_customer_matching(PAGE, True)
+    assert (await send(client, graph, text_body({"phone_number": "+41793026727"}))).status_code == 200
+
+
 async def test_outside_the_window(client: httpx.AsyncClient, graph: GraphSimulator) -> None:
     graph.set_outside_window(PAGE, PSID)
     refused = await send(client, graph, text_body({"id": PSID}))

@@ -14,8 +14,10 @@ What it simulates (CHANNELS.md Part 1):
   bad attachment or button template: code 100).
 * Recipients: a known PSID; a `phone_number` that a PSID of the Page registered; a `user_ref` that
   a checkbox opt-in (`user_optin(user_ref=...)`) gave; anything else is 100/2018001 "No matching
-  user found". A PSID marked outside the 24-hour window gets 10/2018278
-  (except `MESSAGE_TAG` sends); any inbound event from the person reopens the window.
+  user found". A Page without Customer Matching (`set_customer_matching(page, False)`) refuses
+  every send by `phone_number` with 200/2018027, whoever the number is, and serves PSIDs. A PSID
+  marked outside the 24-hour window gets 10/2018278 (except `MESSAGE_TAG` sends); any inbound
+  event from the person reopens the window.
 * Scripted errors per recipient (any code/subcode/HTTP status/headers, forever or N times), a slow
   mode (delay before answering), a 5xx mode (N times or for a while; plain-text body, like a
   failing proxy).
@@ -79,6 +81,7 @@ class SimulatedPage:
     webhook_url: str | None = None
     app_id: str = "1000000000000001"
     require_appsecret_proof: bool = False
+    customer_matching: bool = True  # False: every send by phone number is 200/2018027
 
 
 @dataclass(slots=True)
@@ -398,6 +401,10 @@ class GraphSimulator:
     def set_outside_window(self, page_id: str, psid: str, outside: bool = True) -> None:
         self.user(page_id, psid).outside_window = outside
 
+    def set_customer_matching(self, page_id: str, enabled: bool) -> None:
+        """Whether the Page may send by phone number (Meta: a permission, and a U.S.-based admin)."""
+        self._page(page_id).customer_matching = enabled
+
     def set_never_deliver(self, page_id: str, psid: str, never: bool = True) -> None:
         self.user(page_id, psid).never_deliver = never
 
@@ -694,6 +701,12 @@ class GraphSimulator:
         recipient = _validate(body)
         if "user_ref" in recipient:
             return self._answer_user_ref(page, body, str(recipient["user_ref"]))
+        if "phone_number" in recipient and not page.customer_matching:
+            raise _GraphError(
+                200,
+                "(#200) Customer Matching is available only for bots that have a U.S.-based admin",
+                subcode=2018027,
+            )
         user, key = self._resolve(page, recipient)
         self._scripted(page.page_id, key)
         if user is None:

@@ -21,7 +21,9 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
   media make sends wait instead of failing. Rate-limit errors and `X-Business-Use-Case-Usage`'s
   `estimated_time_to_regain_access` throttle the Page (`ChannelUnavailable` with `retry_after_s`,
   no HTTP call). A channel-wide error pauses the Page for `pause_s`: sends to it are rejected at
-  once (`MessageRejected`, no HTTP call) until the pause ends, by the injected `Clock`.
+  once (`MessageRejected`, no HTTP call) until the pause ends, by the injected `Clock`. A Customer
+  Matching refusal (200/2018027, 200/2018021) stops only the Page's sends by phone number, for
+  `phone_pause_s`.
   **Known limitation:** this state is in process memory, not shared across nodes (see `pacing`).
 * **Sends by phone number** (Customer Matching: no PSID known for the number) end when Meta takes
   them, `DELIVERED_TO_OPERATOR`: Meta posts no delivery, echo or read for them, so a wait for a
@@ -215,6 +217,7 @@ class GraphSender:
         media_rate_per_s: float = 8,
         timeout_s: float = 10,
         pause_s: float = 60,
+        phone_pause_s: float = 600,
         rate_limit_backoff_s: float = 10,
         max_in_flight: int = 64,
     ) -> None:
@@ -227,6 +230,7 @@ class GraphSender:
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._pause_s = pause_s
+        self._phone_pause_s = phone_pause_s
         self._rate_limit_backoff_s = rate_limit_backoff_s
         self._gates = PageGates(text_rate_per_s=text_rate_per_s, media_rate_per_s=media_rate_per_s)
         # At most this many calls at once: the rest wait here, not in the client's connection pool
@@ -248,17 +252,18 @@ class GraphSender:
             )
         recipient = await self._recipient(app, outbound)
         body = build_body(recipient, content, outbound.message_id)
+        by_phone = "phone_number" in recipient
         gate = self._gates[app.page_id]
-        gate.check(self._clock.now(), app.page_id)
+        gate.check(self._clock.now(), app.page_id, by_phone=by_phone)
         await (gate.media if content.kind in MEDIA_KINDS else gate.text).acquire()
-        gate.check(self._clock.now(), app.page_id)  # a pause may have begun while we waited
+        gate.check(self._clock.now(), app.page_id, by_phone=by_phone)  # a pause may have begun meanwhile
         response = await self._post(app, body, outbound.message_id)
         return self._outcome(
             app,
             response,
             outbound.message_id,
             sender_action=content.kind is FacebookKind.SENDER_ACTION,
-            by_phone="phone_number" in recipient,
+            by_phone=by_phone,
         )
 
     async def _recipient(self, app: MessengerApplication, outbound: Outbound) -> dict[str, str]:
@@ -402,6 +407,20 @@ class GraphSender:
                 fbtrace_id,
             )
             gate.close(now, self._pause_s, status=verdict.status, error=verdict.error, reason=reason)
+        if verdict.action is Action.FAIL_OVER_AND_PAUSE_PHONE:
+            # Customer Matching concerns sends by phone number only: PSID sends go on.
+            logger.error(
+                "Messenger page stops sends by phone number for %.0f s: page_id=%s code=%s subcode=%s"
+                " fbtrace_id=%s",
+                self._phone_pause_s,
+                app.page_id,
+                error.code,
+                error.error_subcode,
+                fbtrace_id,
+            )
+            gate.close_to_phones(
+                now, self._phone_pause_s, status=verdict.status, error=verdict.error, reason=reason
+            )
         raise MessageRejected(
             status=verdict.status,
             error=verdict.error,
