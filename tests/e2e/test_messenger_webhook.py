@@ -210,6 +210,41 @@ async def test_a_person_writing_registers_once_and_is_forwarded(server: RunningS
         assert set(await user_keys(server)) == before | {user_key}
 
 
+async def test_a_chat_plugin_guest_in_a_batch_is_skipped_and_the_rest_kept(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.e2e.test_metrics import scrape, value
+
+    counter = "omnirelay_messenger_webhook_skipped_total"
+    skipped_before = value(await scrape(server), counter, kind="message")
+    async with Receiver() as receiver:
+        await forward_to(server, receiver.url)
+        before = set(await user_keys(server))
+        stamp = now_ms()
+        guest = {  # Meta: a chat plugin guest's sender has a user_ref and no PSID
+            "sender": {"user_ref": "guest-7f3a"},
+            "recipient": {"id": sb.PAGE_ID},
+            "timestamp": stamp,
+            "message": {"mid": "m_guest_1", "text": "from the website"},
+        }
+        person = {
+            "sender": {"id": "2000000000000555"},
+            "recipient": {"id": sb.PAGE_ID},
+            "timestamp": stamp,
+            "message": {"mid": "m_person_1", "text": "from Messenger"},
+        }
+        record = await graph(server).post_event(sb.PAGE_ID, guest, person)
+        assert record is not None and record.http_status == 200  # the batch is accepted
+        registration, text = await receiver.wait_for(2)
+        assert [registration["message"]["type"], text["message"]] == [
+            "REGISTRATION",
+            {"type": "TEXT", "text": "from Messenger"},
+        ]
+        assert len(set(await user_keys(server)) - before) == 1  # the person only, not the guest
+    assert value(await scrape(server), counter, kind="message") == skipped_before + 1
+    assert any("user_ref" in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_failing_receiver_gets_the_forward_later(server: RunningServer) -> None:
     async with Receiver(fail_first=2) as receiver:
         await forward_to(server, receiver.url)
