@@ -29,6 +29,8 @@ from omnirelay.domain.messages import (
     Channel,
     FacebookContent,
     FacebookKind,
+    MessageTag,
+    MessagingType,
     Outbound,
     SenderAction,
     SmsContent,
@@ -191,6 +193,24 @@ async def test_text(sender: GraphSender, graph: GraphSimulator) -> None:
         "message": {"text": "Hello, World!", "metadata": message.message_id},
     }
     assert sender.channel is Channel.FACEBOOK
+
+
+async def test_messaging_type_and_tag_go_as_given(sender: GraphSender, graph: GraphSimulator) -> None:
+    graph.set_outside_window(PAGE, PSID)
+    tagged = FacebookContent(
+        FacebookKind.TEXT,
+        text="Your booking",
+        messaging_type=MessagingType.MESSAGE_TAG,
+        tag=MessageTag.HUMAN_AGENT,
+    )
+    assert len((await sender.send(outbound(tagged))).refs) == 1
+    body = last_body(graph)
+    assert (body["messaging_type"], body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    graph.set_outside_window(PAGE, PSID, False)
+    await sender.send(
+        outbound(FacebookContent(FacebookKind.TEXT, text="Re", messaging_type=MessagingType.RESPONSE))
+    )
+    assert last_body(graph)["messaging_type"] == "RESPONSE" and "tag" not in last_body(graph)
 
 
 @pytest.mark.parametrize(

@@ -245,6 +245,12 @@ async def test_outside_the_window(client: httpx.AsyncClient, graph: GraphSimulat
         {**text_body({"id": PSID}), "messaging_type": "MESSAGE_TAG", "tag": "ACCOUNT_UPDATE"},
     )
     assert tagged.status_code == 200
+    retired = await send(
+        client,
+        graph,
+        {**text_body({"id": PSID}), "messaging_type": "MESSAGE_TAG", "tag": "SHIPPING_UPDATE"},
+    )
+    assert error_of(retired) == (100, None)  # a tag Meta retired on 2020-03-04
     await graph.user_sends(PAGE, PSID, text="I'm back")  # reopens the window
     assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
 

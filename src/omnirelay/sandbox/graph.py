@@ -68,6 +68,10 @@ from starlette.routing import Route
 logger = logging.getLogger(__name__)
 
 _MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
+# Meta's current message tags (since 2020-03-04; the older ones, e.g. SHIPPING_UPDATE, are refused)
+_MESSAGE_TAGS = frozenset(
+    {"CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT", "CUSTOMER_FEEDBACK"}
+)
 _SENDER_ACTIONS = frozenset({"mark_seen", "typing_on", "typing_off", "react", "unreact"})
 _MEDIA_TYPES = frozenset({"image", "audio", "video", "file"})
 _HTTP_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
@@ -838,6 +842,8 @@ def _validate(body: Mapping[str, Any]) -> dict[str, Any]:
         raise _param_error("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
     if messaging_type == "MESSAGE_TAG" and not body.get("tag"):
         raise _param_error("Param tag is required when messaging_type is MESSAGE_TAG")
+    if messaging_type == "MESSAGE_TAG" and body.get("tag") not in _MESSAGE_TAGS:
+        raise _param_error(f"Param tag must be one of {sorted(_MESSAGE_TAGS)}")
     if not isinstance(message, dict):
         raise _param_error("param message must be an object")
     _validate_message(message)

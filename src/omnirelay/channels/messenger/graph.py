@@ -199,7 +199,10 @@ def build_body(recipient: dict[str, str], content: FacebookContent, message_id: 
         return {"recipient": recipient, "sender_action": _SENDER_ACTIONS[content.sender_action]}
     message = _message(content)
     message["metadata"] = message_id
-    return {"recipient": recipient, "messaging_type": "UPDATE", "message": message}
+    body: Json = {"recipient": recipient, "messaging_type": content.messaging_type.value, "message": message}
+    if content.tag is not None:
+        body["tag"] = content.tag.value
+    return body
 
 
 class GraphSender:
