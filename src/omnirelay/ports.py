@@ -31,7 +31,8 @@ class Accepted(msgspec.Struct, frozen=True):
     """A channel took the message.
 
     `status` is the in-flight status (PENDING_WAITING_DELIVERY for Messenger, PENDING_ENROUTE for
-    SMS) or, when no receipt will ever come (a Messenger sender action), the final status.
+    SMS) or, when no receipt will ever come (a Messenger sender action, or a
+    send by phone number, which Meta never confirms), the final status.
     `refs` are the channel's ids for what was sent: one Graph message id, or one SMSC message id
     per SMS segment; receipts name them.
     """

@@ -1,4 +1,4 @@
-"""The Graph API error classification table: every row of CHANNELS.md §1.2."""
+"""The Graph API error classification table: every row of docs/messenger-errors.md."""
 
 from __future__ import annotations
 
