@@ -188,6 +188,7 @@ class Gateway:
             self.clock,
             on_forward=self.forwarder.wake,
             on_echo=EchoReconciler(self.messages, self.clock, prices=self.prices).echo,
+            metrics=self.metrics,
         )
         if s.sandbox:
             await self.provision_sandbox()

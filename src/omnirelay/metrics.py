@@ -16,6 +16,7 @@ date on the hot path.
 | omnirelay_channel_send_errors_total | channel, kind (unavailable, rejected) |
 | omnirelay_receipts_total | result (applied, late) |
 | omnirelay_pushes_total | result (ok, failed, given_up) |
+| omnirelay_messenger_webhook_skipped_total | kind (message, echo, delivery, read, postback, optin, …) |
 | omnirelay_http_requests_total | route (template), method, status_class |
 | omnirelay_messages_waiting | waiting_for (due, sending, scheduled, receipt) |
 | omnirelay_reports_queued | queue (pull, push) |
@@ -150,6 +151,13 @@ class PrometheusMetrics:
             ["result"],
             r,
         )
+        self._webhook_skipped = _Counter(
+            "omnirelay_messenger_webhook_skipped",
+            "Meta webhook elements that could not be used (e.g. a chat plugin guest's, without a PSID) and"
+            " were skipped; the rest of their batch was handled",
+            ["kind"],
+            r,
+        )
         self._http = _Counter(
             "omnirelay_http_requests",
             "HTTP answers by route template, method and status class",
@@ -178,6 +186,9 @@ class PrometheusMetrics:
 
     def push(self, result: str) -> None:
         self._pushes.inc((result,))
+
+    def webhook_skipped(self, kind: str) -> None:
+        self._webhook_skipped.inc((kind,))
 
     # -- HTTP ------------------------------------------------------------------------------------
 

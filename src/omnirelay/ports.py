@@ -13,7 +13,7 @@ import msgspec
 from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.failover import Decision, FlowState, PlannedStep
 from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt
-from omnirelay.domain.messenger_events import WebhookEvent
+from omnirelay.domain.messenger_events import WebhookBatch
 from omnirelay.domain.prices import Price
 from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.statuses import ErrorCode, Status
@@ -31,7 +31,8 @@ class Accepted(msgspec.Struct, frozen=True):
     """A channel took the message.
 
     `status` is the in-flight status (PENDING_WAITING_DELIVERY for Messenger, PENDING_ENROUTE for
-    SMS) or, when no receipt will ever come (a Messenger sender action), the final status.
+    SMS) or, when no receipt will ever come (a Messenger sender action, or a
+    send by phone number, which Meta never confirms), the final status.
     `refs` are the channel's ids for what was sent: one Graph message id, or one SMSC message id
     per SMS segment; receipts name them.
     """
@@ -396,8 +397,9 @@ class MessengerWebhookCodec(Protocol):
 
     def verify_signature(self, app_secret: str, raw_body: bytes, header: str | None) -> bool: ...
     def verify_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None: ...
-    def parse(self, raw_body: bytes) -> tuple[WebhookEvent, ...]:
-        """Raises `ValidationFailed` when the body is not a Meta notification."""
+    def parse(self, raw_body: bytes) -> WebhookBatch:
+        """The usable events and the skipped elements; raises `ValidationFailed` when the body is
+        not a Meta notification."""
         ...
 
 
@@ -563,6 +565,11 @@ class Metrics(Protocol):
         """A report push to notifyUrl: `ok`, `failed` (will retry) or `given_up`."""
         ...
 
+    def webhook_skipped(self, kind: str) -> None:
+        """A Meta webhook element of `kind` (domain.messenger_events.SKIPPABLE_KINDS) could not be
+        used and was skipped; the rest of its batch was handled."""
+        ...
+
 
 class NoMetrics:
     """Counts nothing: the default where no `Metrics` is given (tests, tools)."""
@@ -583,6 +590,9 @@ class NoMetrics:
         pass
 
     def push(self, result: str) -> None:
+        pass
+
+    def webhook_skipped(self, kind: str) -> None:
         pass
 
 

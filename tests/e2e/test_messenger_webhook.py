@@ -210,6 +210,41 @@ async def test_a_person_writing_registers_once_and_is_forwarded(server: RunningS
         assert set(await user_keys(server)) == before | {user_key}
 
 
+async def test_a_chat_plugin_guest_in_a_batch_is_skipped_and_the_rest_kept(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.e2e.test_metrics import scrape, value
+
+    counter = "omnirelay_messenger_webhook_skipped_total"
+    skipped_before = value(await scrape(server), counter, kind="message")
+    async with Receiver() as receiver:
+        await forward_to(server, receiver.url)
+        before = set(await user_keys(server))
+        stamp = now_ms()
+        guest = {  # Meta: a chat plugin guest's sender has a user_ref and no PSID
+            "sender": {"user_ref": "guest-7f3a"},
+            "recipient": {"id": sb.PAGE_ID},
+            "timestamp": stamp,
+            "message": {"mid": "m_guest_1", "text": "from the website"},
+        }
+        person = {
+            "sender": {"id": "2000000000000555"},
+            "recipient": {"id": sb.PAGE_ID},
+            "timestamp": stamp,
+            "message": {"mid": "m_person_1", "text": "from Messenger"},
+        }
+        record = await graph(server).post_event(sb.PAGE_ID, guest, person)
+        assert record is not None and record.http_status == 200  # the batch is accepted
+        registration, text = await receiver.wait_for(2)
+        assert [registration["message"]["type"], text["message"]] == [
+            "REGISTRATION",
+            {"type": "TEXT", "text": "from Messenger"},
+        ]
+        assert len(set(await user_keys(server)) - before) == 1  # the person only, not the guest
+    assert value(await scrape(server), counter, kind="message") == skipped_before + 1
+    assert any("user_ref" in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_failing_receiver_gets_the_forward_later(server: RunningServer) -> None:
     async with Receiver(fail_first=2) as receiver:
         await forward_to(server, receiver.url)
@@ -323,3 +358,88 @@ async def test_outside_the_24_hour_window_ends_with_the_mapped_failure(server: R
     await graph(server).user_sends(sb.PAGE_ID, sb.PSID, text="back")
     second = await send_text(server)
     assert (await final_report(server, second))["status"]["name"] == "DELIVERED_TO_HANDSET"
+
+
+# --- messaging_type and message tags (omnirelay extension fields) --------------------------------
+
+
+def sent_bodies(server: RunningServer, metadata: str) -> list[dict[str, Any]]:
+    return [
+        r.body
+        for r in graph(server).requests
+        if r.body is not None
+        and isinstance(r.body.get("message"), dict)
+        and r.body["message"].get("metadata") == metadata
+    ]
+
+
+async def test_a_message_tag_sends_outside_the_24_hour_window(server: RunningServer) -> None:
+    graph(server).set_outside_window(sb.PAGE_ID, sb.PSID)
+    message = {
+        "type": "TEXT",
+        "text": "Your order shipped",
+        "messagingType": "MESSAGE_TAG",
+        "tag": "POST_PURCHASE_UPDATE",
+    }
+    response = await server.client.post(
+        "/facebook/1/single", headers=BASIC, json={"from": sb.APP_KEY, "to": sb.USER_KEY, "message": message}
+    )
+    assert response.status_code == 200, response.text
+    message_id = json_of(response)["messageId"]
+    assert (await final_report(server, message_id))["status"]["name"] == "DELIVERED_TO_HANDSET"
+    (body,) = sent_bodies(server, message_id)
+    assert (body["messaging_type"], body["tag"]) == ("MESSAGE_TAG", "POST_PURCHASE_UPDATE")
+    # without a tag the same message is refused by Meta outside the window
+    untagged = await send_text(server, "Your order shipped")
+    assert (await final_report(server, untagged))["error"]["name"] == "EC_NO_SESSION"
+    (plain,) = sent_bodies(server, untagged)
+    assert plain["messaging_type"] == "UPDATE" and "tag" not in plain
+
+
+async def test_omni_facebook_payload_carries_messaging_type(server: RunningServer) -> None:
+    body = {
+        "destinations": [{"to": {"facebookUserKey": sb.USER_KEY}}],
+        "facebook": {"text": "Thanks for asking", "messagingType": "RESPONSE"},
+        "sms": {"text": "y"},
+    }
+    response = await server.client.post("/omni/1/advanced", headers=BASIC, json=body)
+    assert response.status_code == 200, response.text
+    (m,) = json_of(response)["messages"]
+    deadline = time.monotonic() + 10
+    while not (sent := sent_bodies(server, m["messageId"])):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert sent[0]["messaging_type"] == "RESPONSE" and "tag" not in sent[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"messagingType": "PROMOTION"}, "messagingType"),
+        ({"messagingType": "MESSAGE_TAG"}, "tag"),
+        ({"messagingType": "MESSAGE_TAG", "tag": "SHIPPING_UPDATE"}, "tag"),  # retired by Meta
+        ({"tag": "ACCOUNT_UPDATE"}, "tag"),  # a tag without MESSAGE_TAG
+        ({"messagingType": "UPDATE", "tag": "ACCOUNT_UPDATE"}, "tag"),
+        ({"messagingType": 3}, "messagingType"),
+    ],
+)
+async def test_bad_messaging_type_or_tag_is_a_400(
+    server: RunningServer, extra: dict[str, Any], field: str
+) -> None:
+    requests_before = len(graph(server).requests)
+    single = await server.client.post(
+        "/facebook/1/single",
+        headers=BASIC,
+        json={"from": sb.APP_KEY, "to": sb.USER_KEY, "message": {"type": "TEXT", "text": "x", **extra}},
+    )
+    omni = await server.client.post(
+        "/omni/1/advanced",
+        headers=BASIC,
+        json={"destinations": [{"to": {"facebookUserKey": sb.USER_KEY}}], "facebook": {"text": "x", **extra}},
+    )
+    for response in (single, omni):
+        assert response.status_code == 400, response.text
+        exception = json_of(response)["requestError"]["serviceException"]
+        assert exception["messageId"] == "BAD_REQUEST"
+        assert field in json.dumps(exception)
+    assert len(graph(server).requests) == requests_before

@@ -192,6 +192,33 @@ async def test_a_push_that_never_succeeds_lands_in_the_pull_queue(tmp_path: Path
         await task
 
 
+async def test_messenger_by_phone_number_ends_when_meta_takes_it(server: RunningServer):
+    # Meta matches the number to a person (Customer Matching) and, since 2018-02-19, posts no
+    # delivery for a send by phone number: the FACEBOOK step ends at acceptance, no SMS is sent.
+    graph = server.gateway.graph_simulator
+    smsc = server.gateway.smsc_simulator
+    assert graph is not None and smsc is not None
+    graph.add_user(sb.PAGE_ID, "2000000000000777", phone_number="+41 79 555 00 77")
+    body = {
+        "destinations": [{"to": {"phoneNumber": "41795550077"}}],
+        "facebook": {"text": "by phone number"},
+        "sms": {"text": "SMS that must not go"},
+    }
+    (m,) = json_of(await server.client.post("/omni/1/advanced", json=body, headers=BASIC))["messages"]
+    report = (await final_reports(server, {m["messageId"]}))[m["messageId"]]
+    assert report["channel"] == "FACEBOOK"
+    assert (report["status"]["groupName"], report["status"]["name"]) == ("DELIVERED", "DELIVERED_TO_OPERATOR")
+    assert report["error"]["name"] == "NO_ERROR"
+    sends = [r for r in graph.requests if r.recipient == {"phone_number": "+41795550077"}]
+    assert len(sends) == 1 and sends[0].http_status == 200
+    assert not [s for s in smsc.submits if s.short_message.endswith(b"must not go")]
+    (row,) = json_of(await server.client.get(f"/omni/1/logs?messageId={m['messageId']}", headers=BASIC))[
+        "results"
+    ]
+    assert [a["channel"] for a in row["attempts"]] == ["FACEBOOK"]
+    assert row["attempts"][0]["status"]["name"] == "DELIVERED_TO_OPERATOR"
+
+
 @pytest.mark.slow
 async def test_expiry_driven_failover(server: RunningServer):
     graph = server.gateway.graph_simulator

@@ -29,6 +29,8 @@ from omnirelay.domain.messages import (
     Channel,
     FacebookContent,
     FacebookKind,
+    MessageTag,
+    MessagingType,
     Outbound,
     SenderAction,
     SmsContent,
@@ -193,6 +195,24 @@ async def test_text(sender: GraphSender, graph: GraphSimulator) -> None:
     assert sender.channel is Channel.FACEBOOK
 
 
+async def test_messaging_type_and_tag_go_as_given(sender: GraphSender, graph: GraphSimulator) -> None:
+    graph.set_outside_window(PAGE, PSID)
+    tagged = FacebookContent(
+        FacebookKind.TEXT,
+        text="Your booking",
+        messaging_type=MessagingType.MESSAGE_TAG,
+        tag=MessageTag.HUMAN_AGENT,
+    )
+    assert len((await sender.send(outbound(tagged))).refs) == 1
+    body = last_body(graph)
+    assert (body["messaging_type"], body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    graph.set_outside_window(PAGE, PSID, False)
+    await sender.send(
+        outbound(FacebookContent(FacebookKind.TEXT, text="Re", messaging_type=MessagingType.RESPONSE))
+    )
+    assert last_body(graph)["messaging_type"] == "RESPONSE" and "tag" not in last_body(graph)
+
+
 @pytest.mark.parametrize(
     ("kind", "attachment_type"),
     [
@@ -280,7 +300,17 @@ async def test_registered_phone_uses_the_users_psid(sender: GraphSender, graph: 
 async def test_unregistered_phone_uses_customer_matching(sender: GraphSender, graph: GraphSimulator) -> None:
     accepted = await sender.send(outbound(TEXT, to="41793026727", to_kind=AddressKind.PHONE))
     assert last_body(graph)["recipient"] == {"phone_number": "+41793026727"}
-    assert len(accepted.refs) == 1
+    # Meta posts no delivery for a send by phone number: the step ends when Meta takes it
+    assert accepted.refs == (graph.requests[-1].response["message_id"],)  # type: ignore[index]
+    assert accepted.status == s.DELIVERED_TO_OPERATOR and accepted.status.is_final
+
+
+async def test_registered_phone_still_waits_for_the_delivery(
+    sender: GraphSender, graph: GraphSimulator
+) -> None:
+    accepted = await sender.send(outbound(TEXT, to="38591000111", to_kind=AddressKind.PHONE))
+    assert last_body(graph)["recipient"] == {"id": PHONE_USER_PSID}
+    assert accepted.status == s.PENDING_WAITING_DELIVERY
 
 
 async def test_phone_unknown_to_messenger_fails_over(sender: GraphSender, graph: GraphSimulator) -> None:
@@ -389,6 +419,51 @@ async def test_channel_wide_errors_pause_the_page(
     with pytest.raises(MessageRejected):
         await sender.send(outbound(TEXT, to="38591000111", to_kind=AddressKind.PHONE))
     assert len(graph.requests) == calls
+
+
+@pytest.mark.parametrize("subcode", [2018027, 2018021])
+async def test_customer_matching_refusal_stops_phone_sends_only(
+    session: aiohttp.ClientSession,
+    graph: GraphSimulator,
+    directory: InMemoryDirectory,
+    clock: FakeClock,
+    subcode: int,
+) -> None:
+    sender = GraphSender(session, directory, base_url=graph.base_url, clock=clock, phone_pause_s=600)
+    if subcode == 2018027:
+        graph.set_customer_matching(PAGE, False)  # Meta's refusal, for every number
+    else:
+        graph.script_error(PAGE, MATCHED_PSID, code=200, subcode=subcode)
+    with pytest.raises(MessageRejected) as first:
+        await sender.send(outbound(TEXT, to="41793026727", to_kind=AddressKind.PHONE))
+    assert (first.value.status, first.value.error, first.value.pause_channel) == (
+        s.UNDELIVERABLE_NOT_SENT,
+        s.EC_PHONE_MATCHING_DISABLED,
+        False,
+    )
+    calls = len(graph.requests)
+    # sends by PSID go on: a user key, and a phone number registered to a user
+    assert (await sender.send(outbound(TEXT))).status == s.PENDING_WAITING_DELIVERY
+    assert len((await sender.send(outbound(TEXT, to="38591000111", to_kind=AddressKind.PHONE))).refs) == 1
+    assert len(graph.requests) == calls + 2
+    # another number of the same Page: refused without a call
+    with pytest.raises(MessageRejected) as second:
+        await sender.send(outbound(TEXT, to="41790000001", to_kind=AddressKind.PHONE))
+    assert (second.value.error, second.value.pause_channel) == (s.EC_PHONE_MATCHING_DISABLED, False)
+    assert len(graph.requests) == calls + 2
+    # other Pages still send by phone number
+    with pytest.raises(MessageRejected) as other:
+        await sender.send(outbound(TEXT, to="41790000001", to_kind=AddressKind.PHONE, sender=OTHER_APP_KEY))
+    assert other.value.error == s.EC_UNKNOWN_USER  # Meta was asked, and knows no such person
+    # after the pause, Meta is asked again
+    graph.set_customer_matching(PAGE, True)
+    graph.clear_scripts()
+    clock.advance(599)
+    with pytest.raises(MessageRejected):
+        await sender.send(outbound(TEXT, to="41793026727", to_kind=AddressKind.PHONE))
+    clock.advance(2)
+    accepted = await sender.send(outbound(TEXT, to="41793026727", to_kind=AddressKind.PHONE))
+    assert accepted.status == s.DELIVERED_TO_OPERATOR
 
 
 # --- errors: retry -----------------------------------------------------------------------------

@@ -223,6 +223,18 @@ async def test_phone_number_recipient(client: httpx.AsyncClient, graph: GraphSim
     assert error_of(unmatched) == (100, 2018001)
 
 
+async def test_page_without_customer_matching_refuses_phone_sends_only(
+    client: httpx.AsyncClient, graph: GraphSimulator
+) -> None:
+    graph.set_customer_matching(PAGE, False)
+    refused = await send(client, graph, text_body({"phone_number": "+41793026727"}))
+    assert error_of(refused) == (200, 2018027)
+    assert "Customer Matching" in refused.json()["error"]["message"]
+    assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
+    graph.set_customer_matching(PAGE, True)
+    assert (await send(client, graph, text_body({"phone_number": "+41793026727"}))).status_code == 200
+
+
 async def test_outside_the_window(client: httpx.AsyncClient, graph: GraphSimulator) -> None:
     graph.set_outside_window(PAGE, PSID)
     refused = await send(client, graph, text_body({"id": PSID}))
@@ -233,6 +245,12 @@ async def test_outside_the_window(client: httpx.AsyncClient, graph: GraphSimulat
         {**text_body({"id": PSID}), "messaging_type": "MESSAGE_TAG", "tag": "ACCOUNT_UPDATE"},
     )
     assert tagged.status_code == 200
+    retired = await send(
+        client,
+        graph,
+        {**text_body({"id": PSID}), "messaging_type": "MESSAGE_TAG", "tag": "SHIPPING_UPDATE"},
+    )
+    assert error_of(retired) == (100, None)  # a tag Meta retired on 2020-03-04
     await graph.user_sends(PAGE, PSID, text="I'm back")  # reopens the window
     assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
 
@@ -442,6 +460,32 @@ async def test_sender_action_answers_recipient_only_and_sends_no_webhook(
     assert response.json() == {"recipient_id": PSID}
     await graph.settle()
     assert receiver.received == []
+
+
+async def test_sends_by_phone_number_or_user_ref_post_no_webhook(
+    client: httpx.AsyncClient, graph: GraphSimulator, receiver: Receiver
+) -> None:
+    # Meta: since 2018-02-19 no message_deliveries / message_echoes for these recipients
+    graph.send_echoes = True
+    graph.send_reads = True
+    by_phone = await send(client, graph, text_body({"phone_number": "+41793026727"}))
+    assert by_phone.status_code == 200 and "recipient_id" not in by_phone.json()
+    await graph.user_optin(PAGE, user_ref="checkbox-ref-1")
+    optins = len(receiver.received)
+    by_ref = await send(client, graph, text_body({"user_ref": "checkbox-ref-1"}))
+    assert by_ref.status_code == 200
+    assert set(by_ref.json()) == {"message_id"}
+    await graph.settle()
+    assert len(receiver.received) == optins == 1  # the opt-in only
+    # the same person by PSID: echo, delivery and read
+    assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
+    await graph.settle()
+    assert len(receiver.received) == 4
+
+
+async def test_unknown_user_ref_is_no_matching_user(client: httpx.AsyncClient, graph: GraphSimulator) -> None:
+    response = await send(client, graph, text_body({"user_ref": "never-opted-in"}))
+    assert error_of(response) == (100, 2018001)
 
 
 async def test_failed_webhooks_are_retried(

@@ -1,4 +1,4 @@
-"""The Graph API error classification table: every row of CHANNELS.md §1.2."""
+"""The Graph API error classification table: every row of docs/messenger-errors.md."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from omnirelay.channels.messenger.errors import (
 from omnirelay.domain import statuses as s
 
 RETRY, FAIL, PAUSE = Action.RETRY, Action.FAIL_OVER, Action.FAIL_OVER_AND_PAUSE
+PAUSE_PHONE = Action.FAIL_OVER_AND_PAUSE_PHONE
 
 # (http_status, code, subcode) -> (action, status, error, rate_limit)
 TABLE = [
@@ -32,19 +33,22 @@ TABLE = [
     ((400, 100, 2018034), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, s.EC_BAD_REQUEST, False),
     ((400, 100, 2018109), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, s.EC_MEDIA_UNSUPPORTED, False),
     ((400, 4, 2018354), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
-    ((400, 4, 9), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
-    ((400, 4, 2018352), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
+    ((400, 9, 2018352), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, EC_FREQUENCY_CAPPING, False),
+    # (4, 2018352) and (4, 9) are not Meta's: a rate limit of code 4 whatever the subcode
+    ((400, 4, 2018352), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_TOO_MANY_REQUESTS, True),
+    ((400, 4, 9), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_TOO_MANY_REQUESTS, True),
     ((400, 10, 1234567), FAIL, s.UNDELIVERABLE_REJECTED_OPERATOR, s.EC_FORBIDDEN_ACCESS, False),
     # channel-wide: fail over and pause the page
     ((400, 190, None), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_UNAUTHORIZED_ACCESS, False),
     ((401, 190, 463), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_UNAUTHORIZED_ACCESS, False),
     ((403, 200, 2018028), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
-    ((403, 200, 2018027), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_PHONE_MATCHING_DISABLED, False),
-    ((403, 200, 2018021), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_PHONE_MATCHING_DISABLED, False),
+    ((403, 200, 2018027), PAUSE_PHONE, s.UNDELIVERABLE_NOT_SENT, s.EC_PHONE_MATCHING_DISABLED, False),
+    ((403, 200, 2018021), PAUSE_PHONE, s.UNDELIVERABLE_NOT_SENT, s.EC_PHONE_MATCHING_DISABLED, False),
     ((403, 200, None), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
     ((400, 10, None), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
     ((400, 1, 99), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
     ((400, 10, 1893063), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_ACCOUNT_ISSUE, False),
+    ((400, 2, 2018344), PAUSE, s.UNDELIVERABLE_NOT_SENT, s.EC_FORBIDDEN_ACCESS, False),
     # transient: retry
     ((400, 1200, None), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_PROVIDER_INTERNAL_ERROR, False),
     ((500, 2, None), RETRY, s.PENDING_WAITING_DELIVERY, s.EC_PROVIDER_INTERNAL_ERROR, False),
@@ -118,7 +122,7 @@ def test_rejections_carry_final_statuses_and_retries_pending() -> None:
 
 def test_every_code_of_the_channels_table_has_a_row() -> None:
     codes = {rule.code for rule in RULES}
-    assert {551, 10, 200, 100, 190, 1, 4, 1200, 2, 613, 17, 32, 80001, 80006} <= codes
+    assert {551, 10, 200, 100, 190, 1, 2, 4, 9, 1200, 613, 17, 32, 80001, 80006} <= codes
 
 
 def test_docs_table_matches_the_code() -> None:

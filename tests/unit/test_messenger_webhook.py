@@ -21,6 +21,7 @@ from omnirelay.channels.messenger.webhook import (
     ReferralEvent,
     WebhookPayloadError,
     parse_events,
+    parse_webhook,
     verify_challenge,
     verify_signature,
 )
@@ -329,15 +330,6 @@ def test_dedupe_keys_are_stable_across_retries_and_distinct_across_events() -> N
         b'{"object": "page"}',
         b'{"object": "page", "entry": {}}',
         b'{"object": "page", "entry": [{"messaging": []}]}',
-        b'{"object": "page", "entry": [{"id": "1", "messaging": [42]}]}',
-        b'{"object": "page", "entry": [{"id": "1", "messaging": [{"sender": {"id": "2"}, "timestamp": 1,'
-        b' "message": {"text": "no mid"}}]}]}',
-        b'{"object": "page", "entry": [{"id": "1", "messaging": [{"timestamp": 1,'
-        b' "message": {"mid": "m", "text": "no sender"}}]}]}',
-        b'{"object": "page", "entry": [{"id": "1", "messaging": [{"sender": {"id": "2"},'
-        b' "delivery": {"mids": []}}]}]}',
-        b'{"object": "page", "entry": [{"id": "1", "messaging": [{"sender": {"id": "2"},'
-        b' "message": {"mid": "m", "text": "no time anywhere"}}]}]}',
     ],
 )
 def test_malformed_bodies_raise_one_error(raw: bytes) -> None:
@@ -345,3 +337,37 @@ def test_malformed_bodies_raise_one_error(raw: bytes) -> None:
         parse_events(raw)
     assert isinstance(info.value, ValueError)
     assert info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("element", "kind", "why"),
+    [
+        (b"42", "unknown", "malformed"),
+        (b'{"sender": {"id": "2"}, "timestamp": 1, "message": {"text": "no mid"}}', "unknown", "mid"),
+        (b'{"timestamp": 1, "message": {"mid": "m", "text": "no sender"}}', "message", "sender.id"),
+        (b'{"sender": {"id": "2"}, "delivery": {"mids": []}}', "unknown", "watermark"),
+        (
+            b'{"sender": {"id": "2"}, "message": {"mid": "m", "text": "no time anywhere"}}',
+            "message",
+            "timestamp",
+        ),
+        # a chat plugin guest: sender.user_ref and no PSID (Meta's message, delivery and read events)
+        (
+            b'{"sender": {"user_ref": "guest-1"}, "recipient": {"id": "1"}, "timestamp": 1,'
+            b' "message": {"mid": "m_guest", "text": "hi"}}',
+            "message",
+            "user_ref",
+        ),
+        (b'{"sender": {"user_ref": "guest-1"}, "read": {"watermark": 1}}', "read", "user_ref"),
+        (b'{"sender": {"user_ref": "guest-1"}, "delivery": {"watermark": 1}}', "delivery", "user_ref"),
+    ],
+)
+def test_an_unusable_element_is_skipped_and_the_batch_kept(element: bytes, kind: str, why: str) -> None:
+    good = json.dumps(from_user({"message": {"mid": "m_ok", "text": "x"}})).encode()
+    raw = b'{"object": "page", "entry": [{"id": "1", "messaging": [' + element + b", " + good + b"]}]}"
+    batch = parse_webhook(raw)
+    assert [e.dedupe_key for e in batch.events] == ["m_ok"]
+    (skipped,) = batch.skipped
+    assert (skipped.page_id, skipped.kind) == ("1", kind)
+    assert why in skipped.reason
+    assert parse_events(raw) == batch.events

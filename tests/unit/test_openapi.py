@@ -158,3 +158,34 @@ def test_a_wrong_body_does_not_match() -> None:
         check_request(doc, "POST", "/facebook/1/single", {"from": "x", "to": "y", "message": {"type": "FAX"}})
     with pytest.raises(jsonschema.ValidationError):
         check_response(doc, "GET", "/omni/1/reports", 200, {"results": [{"messageId": "m"}]})
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"), [("/facebook/1/single", "message"), ("/omni/1/advanced", "facebook")]
+)
+def test_messaging_type_and_tag_are_documented_extension_fields(path: str, payload: str) -> None:
+    doc = load()
+    fields = {"/facebook/1/single": "FacebookMessageIn", "/omni/1/advanced": "FacebookOmniIn"}
+    properties = doc["components"]["schemas"][fields[path]]["properties"]
+    (kind,) = [s for s in properties["messagingType"]["anyOf"] if "enum" in s]
+    assert set(kind["enum"]) == {"RESPONSE", "UPDATE", "MESSAGE_TAG"}
+    assert "omnirelay extension" in kind["description"] and "UPDATE (the default)" in kind["description"]
+    (tag,) = [s for s in properties["tag"]["anyOf"] if "enum" in s]
+    assert set(tag["enum"]) == {
+        "CONFIRMED_EVENT_UPDATE",
+        "POST_PURCHASE_UPDATE",
+        "ACCOUNT_UPDATE",
+        "HUMAN_AGENT",
+    }
+    base: dict[str, Any] = (
+        {"from": "A", "to": "B", "message": {"type": "TEXT", "text": "x"}}
+        if payload == "message"
+        else {"destinations": [{"to": {"phoneNumber": "41793026727"}}], "facebook": {"text": "x"}}
+    )
+    tagged = json.loads(json.dumps(base))
+    tagged[payload].update({"messagingType": "MESSAGE_TAG", "tag": "ACCOUNT_UPDATE"})
+    check_request(doc, "POST", path, tagged)
+    wrong = json.loads(json.dumps(base))
+    wrong[payload]["messagingType"] = "PROMOTION"
+    with pytest.raises(jsonschema.ValidationError):
+        check_request(doc, "POST", path, wrong)

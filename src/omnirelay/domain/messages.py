@@ -67,6 +67,24 @@ class SenderAction(StrEnum):
     TYPING_OFF = "TYPING_OFF"
 
 
+class MessagingType(StrEnum):
+    """Meta's `messaging_type` of a Send API message."""
+
+    RESPONSE = "RESPONSE"  # a reply inside the 24-hour window
+    UPDATE = "UPDATE"  # proactive, inside the window (the default)
+    MESSAGE_TAG = "MESSAGE_TAG"  # outside the window, with a `MessageTag`
+
+
+class MessageTag(StrEnum):
+    """Meta's current message tags (non-promotional updates outside the 24-hour window). Meta's
+    CUSTOMER_FEEDBACK tag is for its customer feedback template, which omnirelay does not send."""
+
+    CONFIRMED_EVENT_UPDATE = "CONFIRMED_EVENT_UPDATE"
+    POST_PURCHASE_UPDATE = "POST_PURCHASE_UPDATE"
+    ACCOUNT_UPDATE = "ACCOUNT_UPDATE"
+    HUMAN_AGENT = "HUMAN_AGENT"  # a person's reply up to 7 days after the user's message
+
+
 @dataclass(frozen=True, slots=True)
 class Button:
     kind: ButtonKind
@@ -82,6 +100,8 @@ class FacebookContent:
     url: str | None = None  # media
     buttons: tuple[Button, ...] = ()  # TEMPLATE
     sender_action: SenderAction | None = None  # SENDER_ACTION
+    messaging_type: MessagingType = MessagingType.UPDATE  # messages only, not sender actions
+    tag: MessageTag | None = None  # with MESSAGE_TAG only
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +158,12 @@ def _absolute_http_url(url: str | None) -> bool:
 def check_facebook_content(content: FacebookContent, prefix: str) -> None:
     """Raise `ValidationFailed` naming the first field that breaks the rules of its type."""
     kind = content.kind
+    if content.messaging_type is MessagingType.MESSAGE_TAG and content.tag is None:
+        raise ValidationFailed(field=f"{prefix}.tag", problem="is required when messagingType is MESSAGE_TAG")
+    if content.tag is not None and content.messaging_type is not MessagingType.MESSAGE_TAG:
+        raise ValidationFailed(
+            field=f"{prefix}.tag", problem="is allowed only when messagingType is MESSAGE_TAG"
+        )
     if kind is FacebookKind.TEXT and not content.text:
         raise ValidationFailed(field=f"{prefix}.text", problem="must not be empty for type TEXT")
     if kind in MEDIA_KINDS and not _absolute_http_url(content.url):

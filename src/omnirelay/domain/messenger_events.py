@@ -109,3 +109,25 @@ class ReferralEvent:
 WebhookEvent = (
     MessageEvent | EchoEvent | DeliveryEvent | ReadEvent | PostbackEvent | OptinEvent | ReferralEvent
 )
+
+SKIPPABLE_KINDS = frozenset(
+    {"message", "echo", "delivery", "read", "postback", "optin", "referral", "unknown"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEvent:
+    """An element of a webhook that could not be used (e.g. a chat-plugin guest's, whose sender has
+    a `user_ref` and no PSID); the rest of its batch is handled. `kind` is one of `SKIPPABLE_KINDS`."""
+
+    page_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookBatch:
+    """What one webhook POST carried: the usable events in order, and what was skipped."""
+
+    events: tuple[WebhookEvent, ...]
+    skipped: tuple[SkippedEvent, ...] = ()

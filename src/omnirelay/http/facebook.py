@@ -12,6 +12,8 @@ from omnirelay.domain.messages import (
     ButtonKind,
     FacebookContent,
     FacebookKind,
+    MessageTag,
+    MessagingType,
     SenderAction,
     check_facebook_content,
 )
@@ -40,6 +42,8 @@ def content_from(message: FacebookMessageIn, prefix: str) -> FacebookContent:
         url=message.url,
         buttons=buttons,
         sender_action=SenderAction(message.senderAction) if message.senderAction else None,
+        messaging_type=MessagingType(message.messagingType or MessagingType.UPDATE),
+        tag=MessageTag(message.tag) if message.tag else None,
     )
     check_facebook_content(content, prefix)
     return content

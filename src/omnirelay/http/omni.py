@@ -11,7 +11,14 @@ from starlette.routing import Route
 
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.domain.failover import MAX_VALIDITY_S, clamp_validity_s
-from omnirelay.domain.messages import FacebookContent, FacebookKind, SmsContent, check_facebook_content
+from omnirelay.domain.messages import (
+    FacebookContent,
+    FacebookKind,
+    MessageTag,
+    MessagingType,
+    SmsContent,
+    check_facebook_content,
+)
 from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.times import parse_time
 from omnirelay.http.body import decode, decode_raw
@@ -125,7 +132,13 @@ def facebook_content(fb: FacebookOmniIn | None, fallback_text: str | None = None
     if fb is None:
         return FacebookContent(FacebookKind.TEXT, text=fallback_text) if fallback_text else None
     kind = FacebookKind(fb.type) if fb.type else FacebookKind.TEXT
-    content = FacebookContent(kind, text=fb.text, url=fb.url)
+    content = FacebookContent(
+        kind,
+        text=fb.text,
+        url=fb.url,
+        messaging_type=MessagingType(fb.messagingType or MessagingType.UPDATE),
+        tag=MessageTag(fb.tag) if fb.tag else None,
+    )
     check_facebook_content(content, "facebook")
     return content
 

@@ -46,12 +46,32 @@ class TemplatePayloadIn(Struct):
     buttons: list[ButtonIn]
 
 
+# omnirelay extension fields of the Facebook payloads (Infobip has none): Meta's messaging_type and tag.
+MessagingTypeIn = Annotated[
+    Literal["RESPONSE", "UPDATE", "MESSAGE_TAG"],
+    Meta(
+        description="omnirelay extension: Meta's messaging_type. UPDATE (the default) sends inside the "
+        "24-hour window; RESPONSE replies to the person's message; MESSAGE_TAG sends a non-promotional "
+        "update outside the window and needs `tag`. Ignored for SENDER_ACTION."
+    ),
+]
+MessageTagIn = Annotated[
+    Literal["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"],
+    Meta(
+        description="omnirelay extension: Meta's message tag, required with messagingType MESSAGE_TAG "
+        "and allowed only with it. HUMAN_AGENT: a person's reply up to 7 days after the user's message."
+    ),
+]
+
+
 class FacebookMessageIn(Struct):
     type: Literal["TEXT", "IMAGE", "AUDIO", "VIDEO", "FILE", "TEMPLATE", "SENDER_ACTION"]
     text: str | None = None
     url: str | None = None
     payload: TemplatePayloadIn | None = None
     senderAction: Literal["MARK_SEEN", "TYPING_ON", "TYPING_OFF"] | None = None
+    messagingType: MessagingTypeIn | None = None
+    tag: MessageTagIn | None = None
 
 
 class FacebookSingleIn(Struct):
@@ -185,6 +205,8 @@ class FacebookOmniIn(Struct):
     url: str | None = None
     validityPeriod: int | str | None = None
     validityPeriodTimeUnit: TimeUnit | None = None
+    messagingType: MessagingTypeIn | None = None
+    tag: MessageTagIn | None = None
 
 
 class OmniAdvancedIn(Struct):

@@ -12,23 +12,29 @@ What it simulates (CHANNELS.md Part 1):
   190 error; `appsecret_proof` is checked when given (or required per page); bodies are validated
   like Meta does (missing recipient or message, bad messaging_type, empty message, too-long text,
   bad attachment or button template: code 100).
-* Recipients: a known PSID; a `phone_number` that a PSID of the Page registered; anything else is
-  100/2018001 "No matching user found". A PSID marked outside the 24-hour window gets 10/2018278
-  (except `MESSAGE_TAG` sends); any inbound event from the person reopens the window.
+* Recipients: a known PSID; a `phone_number` that a PSID of the Page registered; a `user_ref` that
+  a checkbox opt-in (`user_optin(user_ref=...)`) gave; anything else is 100/2018001 "No matching
+  user found". A Page without Customer Matching (`set_customer_matching(page, False)`) refuses
+  every send by `phone_number` with 200/2018027, whoever the number is, and serves PSIDs. A PSID
+  marked outside the 24-hour window gets 10/2018278 (except `MESSAGE_TAG` sends); any inbound
+  event from the person reopens the window.
 * Scripted errors per recipient (any code/subcode/HTTP status/headers, forever or N times), a slow
   mode (delay before answering), a 5xx mode (N times or for a while; plain-text body, like a
   failing proxy).
 * Success answers `{"recipient_id", "message_id": "m_…"}` (no `recipient_id` for phone-number
-  sends, only `recipient_id` for sender actions). After a message send it POSTs signed webhooks to
-  the page's `webhook_url`: `message_echoes` (if `send_echoes`, with `metadata`),
-  `message_deliveries` after `delivery_delay_s` (unless that recipient is "never deliver"), and
-  `message_reads` after `read_delay_s` more (if `send_reads`). Sender actions trigger none.
+  and `user_ref` sends, only `recipient_id` for sender actions). After a message send to a PSID it
+  POSTs signed webhooks to the page's `webhook_url`: `message_echoes` (if `send_echoes`, with
+  `metadata`), `message_deliveries` after `delivery_delay_s` (unless that recipient is "never
+  deliver"), and `message_reads` after `read_delay_s` more (if `send_reads`). Sender actions trigger
+  none, and neither do sends by `phone_number` or `user_ref`: Meta, "Effective February 19, 2018,
+  this webhook event will no longer be triggered by message sends that use recipient.user_ref or
+  recipient.phone_number" (message_deliveries, message_echoes; reads likewise).
   Webhooks are retried after `webhook_retry_delays_s` on failure, like Meta.
 * Scripting a person: `user_sends`, `user_postback`, `user_optin`, `user_referral`, or any raw
   `post_event`, each a signed webhook awaited before returning.
 * Every Send API request (`requests`) and every webhook (`webhooks`) is recorded for tests.
 
-Not simulated: media URL fetching, `user_ref` recipients, quick replies, message tags' policy,
+Not simulated: media URL fetching, quick replies, message tags' policy,
 rate limits and usage headers (script them: `script_error(..., headers=)`,
 `set_response_headers`).
 """
@@ -62,6 +68,10 @@ from starlette.routing import Route
 logger = logging.getLogger(__name__)
 
 _MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
+# Meta's current message tags (since 2020-03-04; the older ones, e.g. SHIPPING_UPDATE, are refused)
+_MESSAGE_TAGS = frozenset(
+    {"CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT", "CUSTOMER_FEEDBACK"}
+)
 _SENDER_ACTIONS = frozenset({"mark_seen", "typing_on", "typing_off", "react", "unreact"})
 _MEDIA_TYPES = frozenset({"image", "audio", "video", "file"})
 _HTTP_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
@@ -75,6 +85,7 @@ class SimulatedPage:
     webhook_url: str | None = None
     app_id: str = "1000000000000001"
     require_appsecret_proof: bool = False
+    customer_matching: bool = True  # False: every send by phone number is 200/2018027
 
 
 @dataclass(slots=True)
@@ -238,6 +249,7 @@ class GraphSimulator:
         self.webhooks: list[WebhookRecord] = []
         self._pages: dict[str, SimulatedPage] = {}
         self._users: dict[tuple[str, str], SimulatedUser] = {}
+        self._user_refs: set[tuple[str, str]] = set()  # (page, user_ref) of checkbox opt-ins
         self._scripts: dict[tuple[str, str], list[ScriptedError]] = {}
         self._response_headers: dict[str, dict[str, str]] = {}
         self._slow_s = 0.0
@@ -329,6 +341,7 @@ class GraphSimulator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._pages.clear()
         self._users.clear()
+        self._user_refs.clear()
         self._scripts.clear()
         self._response_headers.clear()
         self.requests.clear()
@@ -392,6 +405,10 @@ class GraphSimulator:
     def set_outside_window(self, page_id: str, psid: str, outside: bool = True) -> None:
         self.user(page_id, psid).outside_window = outside
 
+    def set_customer_matching(self, page_id: str, enabled: bool) -> None:
+        """Whether the Page may send by phone number (Meta: a permission, and a U.S.-based admin)."""
+        self._page(page_id).customer_matching = enabled
+
     def set_never_deliver(self, page_id: str, psid: str, never: bool = True) -> None:
         self.user(page_id, psid).never_deliver = never
 
@@ -409,8 +426,9 @@ class GraphSimulator:
         error_type: str = "OAuthException",
         is_transient: bool | None = None,
     ) -> None:
-        """Answer sends to `recipient` (a PSID, or `+digits` for a `phone_number` send that no PSID
-        matches) with this error, `times` times (None: until `clear_scripts`). Scripts queue up."""
+        """Answer sends to `recipient` (a PSID, a `user_ref`, or `+digits` for a `phone_number` send
+        that no PSID matches) with this error, `times` times (None: until `clear_scripts`).
+        Scripts queue up."""
         script = ScriptedError(
             code, subcode, message, http_status, times, dict(headers or {}), error_type, is_transient
         )
@@ -500,6 +518,8 @@ class GraphSimulator:
             optin["ref"] = ref
         if user_ref is not None and psid is None:
             optin["user_ref"] = user_ref
+            self._page(page_id)
+            self._user_refs.add((page_id, user_ref))  # the Page may now send to it
             event = {"recipient": {"id": page_id}, "timestamp": _now_ms(), "optin": optin}
             return Inbound(None, None, await self.post_event(page_id, event))
         user = self._person(page_id, psid, None)
@@ -683,6 +703,14 @@ class GraphSimulator:
 
     def _answer(self, page: SimulatedPage, body: dict[str, Any]) -> dict[str, Any]:
         recipient = _validate(body)
+        if "user_ref" in recipient:
+            return self._answer_user_ref(page, body, str(recipient["user_ref"]))
+        if "phone_number" in recipient and not page.customer_matching:
+            raise _GraphError(
+                200,
+                "(#200) Customer Matching is available only for bots that have a U.S.-based admin",
+                subcode=2018027,
+            )
         user, key = self._resolve(page, recipient)
         self._scripted(page.page_id, key)
         if user is None:
@@ -697,15 +725,29 @@ class GraphSimulator:
                 subcode=2018278,
             )
         mid = self._new_mid()
-        answer: dict[str, Any] = {"message_id": mid} if "phone_number" in recipient else {}
-        if not answer:
-            answer = {"recipient_id": user.psid, "message_id": mid}
+        by_phone = "phone_number" in recipient
+        answer: dict[str, Any] = (
+            {"message_id": mid} if by_phone else {"recipient_id": user.psid, "message_id": mid}
+        )
+        self._attachment_id(body, answer)
+        if page.webhook_url and not by_phone:  # Meta posts no webhook for sends by phone number
+            self._spawn(self._after_send(page, user, mid, body["message"]))
+        return answer
+
+    def _answer_user_ref(self, page: SimulatedPage, body: dict[str, Any], user_ref: str) -> dict[str, Any]:
+        self._scripted(page.page_id, user_ref)
+        if (page.page_id, user_ref) not in self._user_refs:
+            raise _param_error("No matching user found", 2018001)
+        if "sender_action" in body:
+            raise _param_error("Sender actions cannot be sent to a user_ref")
+        answer: dict[str, Any] = {"message_id": self._new_mid()}  # no recipient_id, and no webhook
+        self._attachment_id(body, answer)
+        return answer
+
+    def _attachment_id(self, body: Mapping[str, Any], answer: dict[str, Any]) -> None:
         attachment = body["message"].get("attachment")
         if isinstance(attachment, dict) and attachment.get("payload", {}).get("is_reusable"):
             answer["attachment_id"] = str(next(self._ids) + 10**15)
-        if page.webhook_url:
-            self._spawn(self._after_send(page, user, mid, body["message"]))
-        return answer
 
     def _resolve(self, page: SimulatedPage, recipient: Mapping[str, Any]) -> tuple[SimulatedUser | None, str]:
         if "id" in recipient:
@@ -783,8 +825,8 @@ def _validate(body: Mapping[str, Any]) -> dict[str, Any]:
     recipient = body.get("recipient")
     if not isinstance(recipient, dict) or not recipient:
         raise _param_error("param recipient must be non-empty.")
-    if not any(key in recipient for key in ("id", "phone_number")):
-        raise _param_error("param recipient must contain id or phone_number")
+    if not any(key in recipient for key in ("id", "phone_number", "user_ref")):
+        raise _param_error("param recipient must contain id, phone_number or user_ref")
     message = body.get("message")
     action = body.get("sender_action")
     if message is None and action is None:
@@ -800,6 +842,8 @@ def _validate(body: Mapping[str, Any]) -> dict[str, Any]:
         raise _param_error("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
     if messaging_type == "MESSAGE_TAG" and not body.get("tag"):
         raise _param_error("Param tag is required when messaging_type is MESSAGE_TAG")
+    if messaging_type == "MESSAGE_TAG" and body.get("tag") not in _MESSAGE_TAGS:
+        raise _param_error(f"Param tag must be one of {sorted(_MESSAGE_TAGS)}")
     if not isinstance(message, dict):
         raise _param_error("param message must be an object")
     _validate_message(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import msgspec
@@ -69,7 +70,7 @@ class FacebookSingle:
         keyed: IdempotentSend[SingleResult] | None = None,
     ) -> SingleResult:
         if content.kind is FacebookKind.TEXT and content.text is not None and len(content.text) > TEXT_LIMIT:
-            content = FacebookContent(kind=content.kind, text=content.text[:TEXT_LIMIT])
+            content = dataclasses.replace(content, text=content.text[:TEXT_LIMIT])
         now = self._clock.now()
         message_id = uuid7(to_ms(now))
         rejection: tuple[Status, ErrorCode] | None = None

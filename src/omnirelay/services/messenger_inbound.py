@@ -9,7 +9,10 @@
   DELIVERED_TO_HANDSET receipts for the `ReceiptSink`, which stores them and matches them to sends
   later (also when the receipt comes first); the event key is recorded after the receipts, so a
   crash in between repeats receipts (harmless) rather than losing them;
-* echoes are logged with our message id (`metadata`).
+* echoes are logged with our message id (`metadata`);
+* an element that cannot be used (a chat plugin guest's, without a PSID) is logged and counted
+  (`Metrics.webhook_skipped`), and the rest of its batch is handled: one such element must not
+  make Meta retry, and finally drop, the whole batch.
 
 The forwarding outbox is posted by `Forwarder` (services/forwarding.py), not here.
 """
@@ -40,12 +43,14 @@ from omnirelay.domain.messenger_events import (
 from omnirelay.domain.statuses import DELIVERED_TO_HANDSET, NO_ERROR
 from omnirelay.domain.times import format_time
 from omnirelay.ports import (
+    NO_METRICS,
     Clock,
     InboundStore,
     MessengerApplication,
     MessengerDirectory,
     MessengerUser,
     MessengerWebhookCodec,
+    Metrics,
     NewForward,
     ReceiptSink,
     Registration,
@@ -110,7 +115,9 @@ class MessengerInbound:
         on_forward: Callable[[], None] = lambda: None,
         on_echo: Callable[[int, str, str], Awaitable[object]] | None = None,
         watermark_slack_s: float = 2.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._directory = directory
         self._store = store
         self._codec = codec
@@ -146,7 +153,17 @@ class MessengerInbound:
             raise Forbidden("Invalid X-Hub-Signature-256")
         handled = 0
         queued = False
-        for event in self._codec.parse(raw_body):
+        batch = self._codec.parse(raw_body)
+        for skipped in batch.skipped:
+            log.warning(
+                "Messenger webhook element skipped for application %s: page %s, %s: %s",
+                app.key,
+                skipped.page_id,
+                skipped.kind,
+                skipped.reason,
+            )
+            self._metrics.webhook_skipped(skipped.kind)
+        for event in batch.events:
             if event.page_id != app.page_id:
                 log.warning(
                     "Messenger event for page %s ignored: application %s is page %s",

@@ -22,8 +22,9 @@ Infobip status choice, applied consistently:
 * Meta refused this particular message (bad parameter, attachment, frequency cap):
   `UNDELIVERABLE_REJECTED_OPERATOR` with `EC_BAD_REQUEST`, `EC_MEDIA_UNSUPPORTED`, `EC_FREQUENCY_CAPPING`;
 * the Page cannot send at all (token, permissions, restriction): `UNDELIVERABLE_NOT_SENT` with
-  `EC_UNAUTHORIZED_ACCESS`, `EC_FORBIDDEN_ACCESS`, `EC_PHONE_MATCHING_DISABLED` or `EC_ACCOUNT_ISSUE`,
-  and the action pauses the Page;
+  `EC_UNAUTHORIZED_ACCESS`, `EC_FORBIDDEN_ACCESS` or `EC_ACCOUNT_ISSUE`, and the action pauses the
+  Page; the Page cannot send by phone number (Customer Matching): `UNDELIVERABLE_NOT_SENT` with
+  `EC_PHONE_MATCHING_DISABLED`, and the action stops only its sends by phone number;
 * retries carry `EC_PROVIDER_INTERNAL_ERROR`, `EC_PROVIDER_TIMEOUT` or `EC_TOO_MANY_REQUESTS`, for
   the report written if the deadline passes while retrying.
 
@@ -70,6 +71,8 @@ class Action(StrEnum):
     RETRY = "RETRY"  # ChannelUnavailable: retry with backoff inside the step's deadline
     FAIL_OVER = "FAIL_OVER"  # MessageRejected: next step at once
     FAIL_OVER_AND_PAUSE = "FAIL_OVER_AND_PAUSE"  # MessageRejected(pause_channel=True): and pause the Page
+    # MessageRejected, and stop the Page's sends by phone number for a while (PSID sends go on)
+    FAIL_OVER_AND_PAUSE_PHONE = "FAIL_OVER_AND_PAUSE_PHONE"
 
 
 ANY: Final = "*"
@@ -110,6 +113,7 @@ class Classification:
 
 _A = Action
 _RETRY, _FAIL, _PAUSE = _A.RETRY, _A.FAIL_OVER, _A.FAIL_OVER_AND_PAUSE
+_PAUSE_PHONE = _A.FAIL_OVER_AND_PAUSE_PHONE
 _NOT_DELIVERED = UNDELIVERABLE_NOT_DELIVERED
 _REJECTED = UNDELIVERABLE_REJECTED_OPERATOR
 _NOT_SENT = UNDELIVERABLE_NOT_SENT
@@ -145,8 +149,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(100, ANY, "Invalid parameter (our request is wrong)", _FAIL, _REJECTED, EC_BAD_REQUEST),
     Rule(100, 2018109, "Attachment size exceeds the limit", _FAIL, _REJECTED, EC_MEDIA_UNSUPPORTED),
     Rule(4, 2018354, "Marketing message frequency limit", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
-    Rule(4, 9, "The person is too active; not sent for now", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
-    Rule(4, 2018352, "Marketing message frequency limit", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
+    Rule(9, 2018352, "User is performing too many actions", _FAIL, _REJECTED, EC_FREQUENCY_CAPPING),
     Rule(
         10,
         ANY,
@@ -159,15 +162,23 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(190, ANY, "Invalid or expired access token", _PAUSE, _NOT_SENT, EC_UNAUTHORIZED_ACCESS),
     Rule(200, ANY, "Permission error", _PAUSE, _NOT_SENT, EC_FORBIDDEN_ACCESS),
     Rule(200, 2018028, "App not live for pages_messaging", _PAUSE, _NOT_SENT, EC_FORBIDDEN_ACCESS),
+    # --- the Page cannot send by phone number (Customer Matching): sends by PSID go on
     Rule(
         200,
         2018027,
-        "Missing phone-number matching permission",
-        _PAUSE,
+        "No Customer Matching for this Page (phone-number sends)",
+        _PAUSE_PHONE,
         _NOT_SENT,
         EC_PHONE_MATCHING_DISABLED,
     ),
-    Rule(200, 2018021, "Phone-number matching fee not set up", _PAUSE, _NOT_SENT, EC_PHONE_MATCHING_DISABLED),
+    Rule(
+        200,
+        2018021,
+        "Phone-number matching fee not set up",
+        _PAUSE_PHONE,
+        _NOT_SENT,
+        EC_PHONE_MATCHING_DISABLED,
+    ),
     Rule(10, None, "Permission denied", _PAUSE, _NOT_SENT, EC_FORBIDDEN_ACCESS),
     Rule(
         1,
@@ -178,6 +189,14 @@ RULES: Final[tuple[Rule, ...]] = (
         EC_FORBIDDEN_ACCESS,
     ),
     Rule(10, 1893063, "Page temporarily restricted from sending", _PAUSE, _NOT_SENT, EC_ACCOUNT_ISSUE),
+    Rule(
+        2,
+        2018344,
+        "Service temporarily unavailable: the Page has not accepted the Privacy ToS",
+        _PAUSE,
+        _NOT_SENT,
+        EC_FORBIDDEN_ACCESS,
+    ),
     # --- transient: retry with backoff inside the deadline
     Rule(1200, ANY, "Temporary send message failure", _RETRY, _PENDING, EC_PROVIDER_INTERNAL_ERROR),
     Rule(2, ANY, "Unexpected error, retry later", _RETRY, _PENDING, EC_PROVIDER_INTERNAL_ERROR),

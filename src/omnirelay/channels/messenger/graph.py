@@ -21,8 +21,13 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
   media make sends wait instead of failing. Rate-limit errors and `X-Business-Use-Case-Usage`'s
   `estimated_time_to_regain_access` throttle the Page (`ChannelUnavailable` with `retry_after_s`,
   no HTTP call). A channel-wide error pauses the Page for `pause_s`: sends to it are rejected at
-  once (`MessageRejected`, no HTTP call) until the pause ends, by the injected `Clock`.
+  once (`MessageRejected`, no HTTP call) until the pause ends, by the injected `Clock`. A Customer
+  Matching refusal (200/2018027, 200/2018021) stops only the Page's sends by phone number, for
+  `phone_pause_s`.
   **Known limitation:** this state is in process memory, not shared across nodes (see `pacing`).
+* **Sends by phone number** (Customer Matching: no PSID known for the number) end when Meta takes
+  them, `DELIVERED_TO_OPERATOR`: Meta posts no delivery, echo or read for them, so a wait for a
+  receipt would only expire (docs/decisions/0007-messenger-as-meta-documents.md).
 * **Logging.** Message id, Page id, Graph `message_id` and `fbtrace_id`; never tokens or URLs.
 """
 
@@ -194,7 +199,10 @@ def build_body(recipient: dict[str, str], content: FacebookContent, message_id: 
         return {"recipient": recipient, "sender_action": _SENDER_ACTIONS[content.sender_action]}
     message = _message(content)
     message["metadata"] = message_id
-    return {"recipient": recipient, "messaging_type": "UPDATE", "message": message}
+    body: Json = {"recipient": recipient, "messaging_type": content.messaging_type.value, "message": message}
+    if content.tag is not None:
+        body["tag"] = content.tag.value
+    return body
 
 
 class GraphSender:
@@ -212,6 +220,7 @@ class GraphSender:
         media_rate_per_s: float = 8,
         timeout_s: float = 10,
         pause_s: float = 60,
+        phone_pause_s: float = 600,
         rate_limit_backoff_s: float = 10,
         max_in_flight: int = 64,
     ) -> None:
@@ -224,6 +233,7 @@ class GraphSender:
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._pause_s = pause_s
+        self._phone_pause_s = phone_pause_s
         self._rate_limit_backoff_s = rate_limit_backoff_s
         self._gates = PageGates(text_rate_per_s=text_rate_per_s, media_rate_per_s=media_rate_per_s)
         # At most this many calls at once: the rest wait here, not in the client's connection pool
@@ -245,12 +255,19 @@ class GraphSender:
             )
         recipient = await self._recipient(app, outbound)
         body = build_body(recipient, content, outbound.message_id)
+        by_phone = "phone_number" in recipient
         gate = self._gates[app.page_id]
-        gate.check(self._clock.now(), app.page_id)
+        gate.check(self._clock.now(), app.page_id, by_phone=by_phone)
         await (gate.media if content.kind in MEDIA_KINDS else gate.text).acquire()
-        gate.check(self._clock.now(), app.page_id)  # a pause may have begun while we waited
+        gate.check(self._clock.now(), app.page_id, by_phone=by_phone)  # a pause may have begun meanwhile
         response = await self._post(app, body, outbound.message_id)
-        return self._outcome(app, response, outbound.message_id, content.kind is FacebookKind.SENDER_ACTION)
+        return self._outcome(
+            app,
+            response,
+            outbound.message_id,
+            sender_action=content.kind is FacebookKind.SENDER_ACTION,
+            by_phone=by_phone,
+        )
 
     async def _recipient(self, app: MessengerApplication, outbound: Outbound) -> dict[str, str]:
         if outbound.to_kind is AddressKind.USER_KEY:
@@ -328,7 +345,13 @@ class GraphSender:
             raise ChannelUnavailable(reason=f"Graph API unreachable ({type(exc).__name__})") from exc
 
     def _outcome(
-        self, app: MessengerApplication, response: GraphResponse, message_id: str, sender_action: bool
+        self,
+        app: MessengerApplication,
+        response: GraphResponse,
+        message_id: str,
+        *,
+        sender_action: bool,
+        by_phone: bool,
     ) -> Accepted:
         gate = self._gates[app.page_id]
         now = self._clock.now()
@@ -337,7 +360,7 @@ class GraphSender:
             logger.warning("Graph usage limit: page_id=%s paused for %.0f s", app.page_id, usage_wait_s)
             gate.throttle(now, usage_wait_s)
         if response.is_success:
-            return self._accepted(app, response, message_id, sender_action)
+            return self._accepted(app, response, message_id, sender_action=sender_action, by_phone=by_phone)
 
         try:
             error = msgspec.json.decode(response.content, type=_ErrorBody).error
@@ -387,6 +410,20 @@ class GraphSender:
                 fbtrace_id,
             )
             gate.close(now, self._pause_s, status=verdict.status, error=verdict.error, reason=reason)
+        if verdict.action is Action.FAIL_OVER_AND_PAUSE_PHONE:
+            # Customer Matching concerns sends by phone number only: PSID sends go on.
+            logger.error(
+                "Messenger page stops sends by phone number for %.0f s: page_id=%s code=%s subcode=%s"
+                " fbtrace_id=%s",
+                self._phone_pause_s,
+                app.page_id,
+                error.code,
+                error.error_subcode,
+                fbtrace_id,
+            )
+            gate.close_to_phones(
+                now, self._phone_pause_s, status=verdict.status, error=verdict.error, reason=reason
+            )
         raise MessageRejected(
             status=verdict.status,
             error=verdict.error,
@@ -395,7 +432,13 @@ class GraphSender:
         )
 
     def _accepted(
-        self, app: MessengerApplication, response: GraphResponse, message_id: str, sender_action: bool
+        self,
+        app: MessengerApplication,
+        response: GraphResponse,
+        message_id: str,
+        *,
+        sender_action: bool,
+        by_phone: bool,
     ) -> Accepted:
         try:
             result = msgspec.json.decode(response.content, type=_SendResult)
@@ -413,12 +456,18 @@ class GraphSender:
             )
             return Accepted(refs=(), status=PENDING_WAITING_DELIVERY)
         logger.info(
-            "Messenger send accepted: message_id=%s page_id=%s mid=%s fbtrace_id=%s",
+            "Messenger send accepted: message_id=%s page_id=%s mid=%s fbtrace_id=%s by_phone=%s",
             message_id,
             app.page_id,
             result.message_id,
             response.fb_trace_id,
+            by_phone,
         )
+        if by_phone:
+            # Meta posts no delivery (nor echo, nor read) for a send by phone number: waiting for
+            # one would end the step EXPIRED and fail over although Messenger took the message.
+            # Delivered to the platform, not known to have reached the handset.
+            return Accepted(refs=(result.message_id,), status=DELIVERED_TO_OPERATOR)
         return Accepted(refs=(result.message_id,), status=PENDING_WAITING_DELIVERY)
 
 

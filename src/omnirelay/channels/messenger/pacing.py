@@ -12,7 +12,8 @@ below them.
   - throttled (rate-limit error or `X-Business-Use-Case-Usage` asking to wait): sends raise
     `ChannelUnavailable` with the remaining wait, without an HTTP call;
   - closed (a channel-wide error such as a bad token): sends raise `MessageRejected` with the
-    original status and error, without an HTTP call, so messages fail over at once.
+    original status and error, without an HTTP call, so messages fail over at once;
+  - closed to phone numbers (Customer Matching refused): the same, for sends by phone number only.
 """
 
 from __future__ import annotations
@@ -104,9 +105,11 @@ class PageGate:
         self.media = TokenBucket(media_rate_per_s)
         self._throttled_until: datetime | None = None
         self._closure: _Closure | None = None
+        self._phone_closure: _Closure | None = None
 
-    def check(self, now: datetime, page_id: str) -> None:
-        """Raise if the Page is paused; otherwise return (and forget pauses that ended)."""
+    def check(self, now: datetime, page_id: str, *, by_phone: bool = False) -> None:
+        """Raise if the Page is paused (for sends by phone number too when `by_phone`); otherwise
+        return (and forget pauses that ended)."""
         closure = self._closure
         if closure is not None:
             if now < closure.until:
@@ -117,6 +120,18 @@ class PageGate:
                     pause_channel=True,
                 )
             self._closure = None
+        phone = self._phone_closure
+        if by_phone and phone is not None:
+            if now < phone.until:
+                raise MessageRejected(
+                    status=phone.status,
+                    error=phone.error,
+                    reason=(
+                        f"page {page_id} sends by phone number stopped until {phone.until.isoformat()}"
+                        f" after: {phone.reason}"
+                    ),
+                )
+            self._phone_closure = None
         if self._throttled_until is not None:
             if now < self._throttled_until:
                 wait_s = (self._throttled_until - now).total_seconds()
@@ -133,6 +148,11 @@ class PageGate:
 
     def close(self, now: datetime, pause_s: float, *, status: Status, error: ErrorCode, reason: str) -> None:
         self._closure = _Closure(now + timedelta(seconds=pause_s), status, error, reason)
+
+    def close_to_phones(
+        self, now: datetime, pause_s: float, *, status: Status, error: ErrorCode, reason: str
+    ) -> None:
+        self._phone_closure = _Closure(now + timedelta(seconds=pause_s), status, error, reason)
 
 
 class PageGates:

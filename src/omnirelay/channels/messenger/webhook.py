@@ -9,8 +9,12 @@ answers 200. Design choices:
 * Bodies are decoded by msgspec into private structs mirroring Meta's JSON (unknown fields
   ignored), then turned into frozen public events. Every `entry` and every `messaging` and
   `standby` element is read; elements of a kind we do not handle (reactions, edits, handover…)
-  are skipped. A body that is not Meta-shaped raises one `WebhookPayloadError`. A body whose
-  `object` is not `"page"` (e.g. Instagram) yields no events.
+  are ignored. A body that is not Meta-shaped (not an object with `object` and a list of `entry`
+  each with an `id`) raises one `WebhookPayloadError`. One element that cannot be used (a chat
+  plugin guest's, whose sender has a `user_ref` and no PSID; no `mid`; no timestamp) does not
+  refuse its batch: it is a `SkippedEvent` of the `WebhookBatch`, and the other events are kept
+  (a refused batch would come back from Meta, and fail the same way, until Meta gives up). A body
+  whose `object` is not `"page"` (e.g. Instagram) yields no events.
 * Times are tz-aware UTC datetimes. Meta sends epoch milliseconds; a few documented examples use
   seconds, so values below 10^11 are read as seconds (10^11 ms is 1973, 10^11 s is year 5138).
 * Meta delivers at least once, so every event has a `dedupe_key`: the `mid` for messages, echoes
@@ -37,6 +41,8 @@ from omnirelay.domain.messenger_events import (
     PostbackEvent,
     ReadEvent,
     ReferralEvent,
+    SkippedEvent,
+    WebhookBatch,
     WebhookEvent,
 )
 
@@ -74,6 +80,10 @@ class WebhookPayloadError(ValueError):
         super().__init__(problem)
 
 
+class _Unusable(ValueError):
+    """One element of a batch cannot be used; the batch goes on without it."""
+
+
 # --- public events: the domain's (re-exported here for callers of this module) ----------------
 
 __all__ = [
@@ -87,9 +97,12 @@ __all__ = [
     "PostbackEvent",
     "ReadEvent",
     "ReferralEvent",
+    "SkippedEvent",
+    "WebhookBatch",
     "WebhookEvent",
     "WebhookPayloadError",
     "parse_events",
+    "parse_webhook",
     "verify_challenge",
     "verify_signature",
 ]
@@ -166,7 +179,7 @@ class _Messaging(msgspec.Struct):
 
 
 class _Entry(msgspec.Struct):
-    id: str
+    id: str  # required: without it the body is not Meta's
     time: int | None = None
     messaging: list[msgspec.Raw] = []
     standby: list[msgspec.Raw] = []
@@ -191,26 +204,53 @@ def _digest(page_id: str, raw: msgspec.Raw) -> str:
     return "sha256:" + hashlib.sha256(page_id.encode() + b"\x00" + canonical).hexdigest()
 
 
-def parse_events(raw_body: bytes) -> tuple[WebhookEvent, ...]:
-    """Every event of a webhook POST body, in order; raises `WebhookPayloadError` if malformed."""
+def parse_webhook(raw_body: bytes) -> WebhookBatch:
+    """The usable events of a webhook POST body, in order, and the elements skipped; raises
+    `WebhookPayloadError` if the body itself is not Meta's."""
     try:
         body = _decode_body(raw_body)
-        if body.object != "page":
-            return ()
-        events: list[WebhookEvent] = []
-        for entry in body.entry:
-            for raw in (*entry.messaging, *entry.standby):
-                event = _event(entry, _decode_messaging(raw), raw)
-                if event is not None:
-                    events.append(event)
     except msgspec.DecodeError as exc:  # ValidationError included
         raise WebhookPayloadError(problem=f"malformed webhook body: {exc}") from exc
-    return tuple(events)
+    if body.object != "page":
+        return WebhookBatch(())
+    events: list[WebhookEvent] = []
+    skipped: list[SkippedEvent] = []
+    for entry in body.entry:
+        for raw in (*entry.messaging, *entry.standby):
+            try:
+                item = _decode_messaging(raw)
+            except msgspec.DecodeError as exc:
+                skipped.append(SkippedEvent(entry.id, "unknown", f"malformed element: {exc}"))
+                continue
+            try:
+                event = _event(entry, item, raw)
+            except _Unusable as exc:
+                skipped.append(SkippedEvent(entry.id, _kind(item), str(exc)))
+                continue
+            if event is not None:
+                events.append(event)
+    return WebhookBatch(tuple(events), tuple(skipped))
+
+
+def parse_events(raw_body: bytes) -> tuple[WebhookEvent, ...]:
+    """The usable events of a webhook POST body (`parse_webhook` without what was skipped)."""
+    return parse_webhook(raw_body).events
+
+
+def _kind(item: _Messaging) -> str:
+    if item.message is not None:
+        return "echo" if item.message.is_echo else "message"
+    for kind in ("delivery", "read", "postback", "optin", "referral"):
+        if getattr(item, kind) is not None:
+            return kind
+    return "unknown"
 
 
 def _psid(party: _Party | None, role: str) -> str:
     if party is None or not party.id:
-        raise WebhookPayloadError(problem=f"event without {role}.id")
+        if party is not None and party.user_ref:
+            raise _Unusable(f"{role} has a user_ref and no id (a chat plugin guest): no PSID to use")
+        raise _Unusable(f"event without {role}.id")
     return party.id
 
 
@@ -228,7 +268,7 @@ def _event(entry: _Entry, item: _Messaging, raw: msgspec.Raw) -> WebhookEvent | 
         watermark = item.read.watermark
         return ReadEvent(page_id, psid, _time(watermark), f"read:{psid}:{watermark}")
     if stamp is None:
-        raise WebhookPayloadError(problem="event without timestamp")
+        raise _Unusable("event without timestamp")
     timestamp = _time(stamp)
     message = item.message
     if message is not None:
@@ -300,9 +340,10 @@ class MetaWebhookCodec:
     def verify_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None:
         return verify_challenge(params, verify_token)
 
-    def parse(self, raw_body: bytes) -> tuple[WebhookEvent, ...]:
-        """The events of a body; a body that is not Meta-shaped is a `ValidationFailed` (400)."""
+    def parse(self, raw_body: bytes) -> WebhookBatch:
+        """The events of a body and what was skipped; a body that is not Meta-shaped is a
+        `ValidationFailed` (400)."""
         try:
-            return parse_events(raw_body)
+            return parse_webhook(raw_body)
         except WebhookPayloadError as exc:
             raise ValidationFailed(field="body", problem=exc.problem) from exc
