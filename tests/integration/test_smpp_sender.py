@@ -13,7 +13,7 @@ import pytest
 
 from omnirelay.channels.sms import pdu
 from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute
-from omnirelay.channels.sms.receipt import normalise_ref
+from omnirelay.channels.sms.receipt import normalise_ref, scoped_ref
 from omnirelay.channels.sms.sender import SmppSender, relative_validity_period, submit_error
 from omnirelay.channels.sms.session import SubmitResponse
 from omnirelay.channels.sms.throughput import TokenBucket
@@ -153,7 +153,7 @@ async def test_single_gsm_message_and_its_receipt(
     assert accepted.status == PENDING_ENROUTE
     assert accepted.message_count == 1
     [record] = smsc.submits
-    assert accepted.refs == (normalise_ref(record.message_id or ""),)
+    assert accepted.refs == (scoped_ref("main", normalise_ref(record.message_id or "")),)
     assert record.destination == TO  # '+' dropped
     assert (record.dest_addr_ton, record.dest_addr_npi) == (1, 1)
     assert (record.source, record.source_addr_ton, record.source_addr_npi) == ("InfoSMS", 5, 0)
@@ -200,7 +200,7 @@ async def test_multipart_ucs2_has_udh_and_one_ref_per_part(
     ref = headers[0][3]
     assert headers == [bytes([5, 0, 3, ref, 3, seq]) for seq in (1, 2, 3)]
     assert "".join(decode_short_message(r.short_message, data_coding=8, udhi=True) for r in parts) == text
-    assert set(accepted.refs) == {normalise_ref(r.message_id or "") for r in parts}
+    assert set(accepted.refs) == {scoped_ref("main", normalise_ref(r.message_id or "")) for r in parts}
     assert len(set(accepted.refs)) == 3
     await sink.wait_for(lambda: sink.refs() == set(accepted.refs))
 
@@ -414,7 +414,7 @@ async def test_unknown_unreadable_and_mo_deliveries_are_acknowledged(
     smsc.deliver_raw("mo", short_message=b"hi there", esm_class=0)
     await smsc.wait_for(lambda: len(smsc.receipt_acks) == 3)
     assert {(a.message_id, a.status) for a in smsc.receipt_acks} == {("ghost", 0), ("garbage", 0), ("mo", 0)}
-    assert [r.ref for r in sink.receipts] == ["ffff"]  # handed on; matching is the store's job
+    assert [r.ref for r in sink.receipts] == ["main/ffff"]  # handed on; matching is the store's job
     assert sender.bound() == {"main": True}
     assert (await sender.send(outbound(clock))).status == PENDING_ENROUTE
 
