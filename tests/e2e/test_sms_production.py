@@ -467,7 +467,7 @@ async def test_a_paused_connector_does_not_spend_the_tries_of_the_messages_behin
     behind = await prod.send([f"4179500{i:04d}" for i in range(20)], "held back by the pause")
     reports = await prod.reports(set(behind), timeout_s=20)
     assert {r["status"]["name"] for r in reports.values()} == {"DELIVERED_TO_HANDSET"}
-    assert time.monotonic() - started < 5  # the pause (1 s), not a per-message backoff
+    assert time.monotonic() - started < 10  # pauses of 1 s, not a per-message backoff (up to 25 s)
     gw = prod.server.gateway
     assert gw.engine is not None
     async with gw.engine.connect() as conn:
