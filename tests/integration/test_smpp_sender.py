@@ -358,8 +358,32 @@ async def test_receipt_before_submit_response_still_reaches_the_sink(
 ) -> None:
     smsc.receipt_before_response = True
     sender = await make_sender()
+    before = clock.now()
     accepted = await sender.send(outbound(clock))
     await sink.wait_for(lambda: accepted.refs[0] in sink.refs())
+    # handled once the submit_sm_resp gave the id: the receipt says its send was this one
+    [receipt] = sink.receipts
+    assert receipt.sent_after == before
+
+
+async def test_receipts_are_scoped_by_connector_and_name_their_send(
+    smsc: SmscSimulator, sink: InMemoryReceiptSink, clock: FakeClock, make_sender: SenderFactory
+) -> None:
+    async with SmscSimulator(users=USERS, receipt_delay_s=0.0) as other:
+        first = connector(smsc.port, name="one")
+        second = connector(other.port, name="two")
+        sender = await make_sender(
+            first,
+            second,
+            routes=[SmsRoute(prefix="4179", connector="one"), SmsRoute(prefix="", connector="two")],
+        )
+        one = await sender.send(outbound(clock, to="41791234567"))
+        clock.advance(1)
+        two = await sender.send(outbound(clock, to="447700900001"))
+        assert (one.refs, two.refs) == (("one/1",), ("two/1",))  # both SMSCs said 00000001
+        await sink.wait_for(lambda: len(sink.receipts) == 2)
+        sent_after = {r.ref: r.sent_after for r in sink.receipts}
+        assert sent_after == {"one/1": clock.now() - timedelta(seconds=1), "two/1": clock.now()}
 
 
 async def test_receipt_acknowledged_only_after_the_sink_stored_it(

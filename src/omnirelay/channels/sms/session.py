@@ -98,6 +98,7 @@ class _Link:
         self.reader = reader
         self.writer = writer
         self.pending: dict[int, asyncio.Future[Response]] = {}
+        self.submitted: dict[int, datetime] = {}  # submit_sm sequence → when it was written
         self.window = asyncio.Semaphore(window)
         # each deliver_sm with the requests outstanding when it was read (see `_receipt_loop`)
         self.deliveries: asyncio.Queue[tuple[bytes, list[asyncio.Future[Response]]]] = asyncio.Queue()
@@ -216,7 +217,7 @@ class SmppSession:
             request = build(sequence)
             future: asyncio.Future[Response] = loop.create_future()
             link.pending[sequence] = future
-            submitted_at = self._clock.now()
+            link.submitted[sequence] = self._clock.now()
             link.write(request)
             try:
                 async with asyncio.timeout(timeout_s):
@@ -233,14 +234,21 @@ class SmppSession:
                 ) from None
             finally:
                 link.pending.pop(sequence, None)
+                link.submitted.pop(sequence, None)
         finally:
             link.window.release()
-        response = self._submit_response(link, header, frame)
-        if response.message_id:
-            self._remember(normalise_ref(response.message_id), submitted_at)
-        return response
+        return self._submit_response(link, header, frame)
 
-    def _remember(self, ref: str, submitted_at: datetime) -> None:
+    def _remember(self, link: _Link, header: pdu.Header, frame: bytes) -> None:
+        """In the reader, as a `submit_sm_resp` comes: the id it gives and when its submit was
+        written go to `issued` before any receipt read after it is handled."""
+        submitted_at = link.submitted.pop(header.sequence, None)
+        if submitted_at is None or header.status != pdu.ESME_ROK:
+            return
+        message_id, _ = _message_id(frame)
+        if not message_id:
+            return
+        ref = normalise_ref(message_id)
         issued = self.issued
         issued.pop(ref, None)  # a reused id moves to the newest end
         issued[ref] = submitted_at
@@ -265,14 +273,24 @@ class SmppSession:
             return SubmitResponse(status=header.status, generic_nack=True)
         status = header.status
         if status == pdu.ESME_ROK:
-            try:
-                message_id = pdu.decode_message_id(frame)
-            except pdu.PduDecodeError as exc:
-                if header.command_id != pdu.SUBMIT_SM_RESP:  # not an answer to the submit at all
+            if header.command_id != pdu.SUBMIT_SM_RESP:  # not an answer to the submit at all
+                try:
+                    pdu.decode_message_id(frame)
+                except pdu.PduDecodeError as exc:
                     why = f"unreadable submit_sm_resp ({exc.reason}); outcome unknown"
                     raise ChannelUnavailable(reason=f"connector {self.name}: {why}") from exc
-                return self._unreadable_id(frame, exc.reason)
-            return SubmitResponse(status=status, message_id=message_id)
+            message_id, unreadable = _message_id(frame)
+            if unreadable is None:
+                return SubmitResponse(status=status, message_id=message_id)
+            if message_id:
+                log.warning("connector %s: submit_sm_resp message_id read despite %s", self.name, unreadable)
+                return SubmitResponse(status=status, message_id=message_id)
+            log.warning(
+                "connector %s: submit_sm_resp ESME_ROK with an unreadable body (%s): accepted without an id",
+                self.name,
+                unreadable,
+            )
+            return SubmitResponse(status=status, unreadable=unreadable)
         if status in THROTTLING:
             pause_s = self.config.throttle_pause_s
             now_s = asyncio.get_running_loop().time()
@@ -288,20 +306,6 @@ class SmppSession:
         if status == pdu.ESME_RINVBNDSTS:
             self._abort(link, "SMSC says we are not bound (ESME_RINVBNDSTS); rebinding")
         return SubmitResponse(status=status)
-
-    def _unreadable_id(self, frame: bytes, reason: str) -> SubmitResponse:
-        """An ESME_ROK `submit_sm_resp` whose body is no C-string: the SMSC has the message. Its id
-        when the body is one printable id without its NUL (a common SMSC bug), else none."""
-        candidate = frame[pdu.HEADER_LENGTH :].split(b"\0", 1)[0]
-        if 0 < len(candidate) <= MAX_MESSAGE_ID and candidate.isascii() and candidate.decode().isprintable():
-            log.warning("connector %s: submit_sm_resp message_id read despite %s", self.name, reason)
-            return SubmitResponse(status=pdu.ESME_ROK, message_id=candidate.decode())
-        log.warning(
-            "connector %s: submit_sm_resp ESME_ROK with an unreadable body (%s): accepted without an id",
-            self.name,
-            reason,
-        )
-        return SubmitResponse(status=pdu.ESME_ROK, unreadable=reason)
 
     # -- connection lifecycle -------------------------------------------------------------------
 
@@ -479,6 +483,8 @@ class SmppSession:
                             break
                     else:
                         link.nacks_in_row = 0
+                        if command_id == pdu.SUBMIT_SM_RESP:
+                            self._remember(link, header, frame)
                     future = link.pending.pop(header.sequence, None)
                     if future is not None and not future.done():
                         future.set_result((header, frame))
@@ -532,7 +538,6 @@ class SmppSession:
             outstanding = {f for _, futures in batch for f in futures if not f.done()}
             if outstanding:
                 await asyncio.wait(outstanding, timeout=self.config.response_timeout_s)
-                await asyncio.sleep(0)  # the submits woken by those answers remember their ids first
             try:
                 responses = await take_deliveries(
                     frames,
@@ -563,3 +568,16 @@ def _safe_system_id(frame: bytes) -> str:
         return pdu.decode_system_id(frame)
     except pdu.PduDecodeError:
         return "?"
+
+
+def _message_id(frame: bytes) -> tuple[str, str | None]:
+    """The id of an ESME_ROK `submit_sm_resp`, and why its body could not be read (None when it
+    could). An unreadable body still gives the id when it is one printable string of at most 65
+    octets (no NUL, or something after it that is no TLV: common SMSC bugs), else ""."""
+    try:
+        return pdu.decode_message_id(frame), None
+    except pdu.PduDecodeError as exc:
+        candidate = frame[pdu.HEADER_LENGTH :].split(b"\0", 1)[0]
+        if 0 < len(candidate) <= MAX_MESSAGE_ID and candidate.isascii() and candidate.decode().isprintable():
+            return candidate.decode(), exc.reason
+        return "", exc.reason
