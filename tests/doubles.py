@@ -60,6 +60,10 @@ class InMemoryChannel:
         self._counter += 1
         return Accepted(refs=(f"{self.channel.value.lower()}-{self._counter}",), status=self.accepted_status)
 
+    def restart(self) -> None:
+        """Number refs from 1 again, as an SMSC does after a restart."""
+        self._counter = 0
+
     def refs_for(self, to: str) -> list[str]:
         return [f"{self.channel.value.lower()}-{i + 1}" for i, o in enumerate(self.sent) if o.to == to]
 

@@ -300,7 +300,7 @@ def prices_remove(
 
 
 @sandbox_app.command("smsc")
-def sandbox_smsc(
+def sandbox_smsc(  # noqa: PLR0917 - a Typer command takes its options as parameters
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 2775,
     system_id: Annotated[str, typer.Option(help="the system_id ESMEs bind with")] = "omnirelay",
@@ -308,14 +308,24 @@ def sandbox_smsc(
     receipt_delay_s: Annotated[
         float, typer.Option(min=0, help="seconds from a submit_sm to its delivery receipt")
     ] = 0.05,
+    random_ids: Annotated[
+        bool,
+        typer.Option(
+            "--random-ids",
+            help="message ids unique across restarts (default: 00000001, 00000002, ... from every start)",
+        ),
+    ] = False,
 ) -> None:
     """Run the SMSC simulator (SMPP v3.4 server with the sandbox rules) until interrupted."""
     from omnirelay import logs
-    from omnirelay.sandbox.smsc import run_smsc
+    from omnirelay.sandbox.smsc import MessageIds, run_smsc
 
     logs.configure("INFO", False)
+    ids = MessageIds.RANDOM if random_ids else MessageIds.SEQUENTIAL
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_smsc(host, port, system_id, password, receipt_delay_s=receipt_delay_s))
+        asyncio.run(
+            run_smsc(host, port, system_id, password, receipt_delay_s=receipt_delay_s, message_ids=ids)
+        )
 
 
 @sandbox_app.command("graph")

@@ -193,6 +193,8 @@ class InboxReceipt(msgspec.Struct, frozen=True):
     record: MessageRecord | None
     step_index: int | None
     undelivered_refs: frozenset[str]  # SMS: parts of the same attempt not yet delivered
+    ref_sent_at: datetime | None = None  # when the send the ref names now was recorded
+    step_ended_at: datetime | None = None  # set when that step is no longer being waited on
 
 
 class ReceiptOutcome(msgspec.Struct, frozen=True):
@@ -200,6 +202,9 @@ class ReceiptOutcome(msgspec.Struct, frozen=True):
     retry_at: datetime | None = None  # unmatched: look again then; None: done with it
     transition: Transition | None = None
     late: bool = False  # recorded on its attempt only
+    # (message pk, step) the receipt was matched to: its ref is marked delivered, its late receipt
+    # recorded, only while the ref still names that send; None: matched to nothing
+    owner: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,12 +219,16 @@ async def test_receipts_settled_together_each_get_their_own_outcome(
     stale_m1 = msgspec.structs.replace(m1, version=m1.version - 1)  # decided on an older state of m1
     outcomes = [
         ReceiptOutcome(
-            due["mid-0"].id, transition=transition_for(m0, Delivered(DELIVERED_TO_HANDSET), clock.now())
+            due["mid-0"].id,
+            transition=transition_for(m0, Delivered(DELIVERED_TO_HANDSET), clock.now()),
+            owner=(m0.pk, 0),
         ),
         ReceiptOutcome(
-            due["mid-1"].id, transition=transition_for(stale_m1, Delivered(DELIVERED_TO_HANDSET), clock.now())
+            due["mid-1"].id,
+            transition=transition_for(stale_m1, Delivered(DELIVERED_TO_HANDSET), clock.now()),
+            owner=(m1.pk, 0),
         ),
-        ReceiptOutcome(due["mid-2"].id, late=True),
+        ReceiptOutcome(due["mid-2"].id, late=True, owner=(m2.pk, 0)),
         ReceiptOutcome(due["mid-unknown"].id, retry_at=clock.now() + timedelta(seconds=5)),
     ]
     assert await store.settle_receipts(outcomes) == [True, False, True, True]

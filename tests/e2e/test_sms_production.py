@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from omnirelay.cli import app as cli
@@ -23,6 +24,7 @@ from omnirelay.ports import MessengerApplication
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import Behaviour, Script, SmscSimulator
 from omnirelay.services.accounts import hash_password
+from omnirelay.store.tables import attempts, messages
 from tests.e2e.conftest import RunningServer, free_port, json_of, start_server
 
 TOKEN = "e2e-operator-token-0123456789"
@@ -363,3 +365,154 @@ async def test_cli_changes_reach_a_running_server(production: Any, smsc: SmscSim
     report = (await prod.reports({message_id}))[message_id]
     assert report["status"]["name"] == "DELIVERED_TO_HANDSET"
     assert report["price"] == {"pricePerMessage": 0.09, "currency": "USD"}
+
+
+# --- SMSCs as they behave in the world: ids that repeat, pauses, unreadable answers (issue 15) ------
+
+
+async def logs_of(prod: Production, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+    query = "&".join(f"messageId={m}" for m in message_ids)
+    rows = json_of(await prod.client.get(f"/omni/1/logs?{query}&limit=1000", auth=prod.auth))["results"]
+    return {row["messageId"]: row for row in rows}
+
+
+async def wait_recorded(prod: Production, message_ids: list[str], timeout_s: float = 10.0) -> None:
+    """Until every message's send is recorded (its log shows it sent, waiting for its receipt)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        logs = await logs_of(prod, message_ids)
+        if len(logs) == len(message_ids) and all(
+            r["status"]["name"] == "PENDING_ENROUTE" for r in logs.values()
+        ):
+            return
+        assert time.monotonic() < deadline, logs
+        await asyncio.sleep(0.02)
+
+
+async def test_smsc_restart_reusing_ids_under_load_matches_the_newest_sends(production: Any):
+    """An SMSC that numbers from 00000001 again after a restart: the new sends reuse the ids of
+    finished messages and of messages still waiting, and their receipts come before the
+    `submit_sm_resp` (so before the send is recorded). Each new message is sent once and gets its
+    own receipt; no old message is touched by them."""
+    port = free_port()
+    smsc = SmscSimulator(users=SMSC_USERS, port=port, receipt_delay_s=0.0)
+    await smsc.start()
+    try:
+        prod: Production = await production()
+        await prod.client.post("/admin/1/connectors", json=connector_body(smsc), headers=OPERATOR)
+        await prod.wait_bound()
+        finished = await prod.send([f"4179100{i:04d}" for i in range(20)], "before the restart")
+        await prod.reports(set(finished))
+        smsc.paused = True  # these get ids 00000021.. and wait for receipts that never come
+        waiting = await prod.send([f"4179200{i:04d}" for i in range(20)], "lost in the restart")
+        await wait_recorded(prod, waiting)
+    finally:
+        await smsc.stop()
+    assert [s.message_id for s in smsc.submits[:3]] == ["00000001", "00000002", "00000003"]
+
+    # each receipt comes 0.2 s before its submit_sm_resp: it is in the inbox before the send is recorded
+    async with SmscSimulator(
+        users=SMSC_USERS, port=port, receipt_before_response=True, response_delay_s=0.2
+    ) as restarted:
+        await prod.wait_bound()
+        fresh = await prod.send([f"4179300{i:04d}" for i in range(100)], "after the restart")
+        reports = await prod.reports(set(fresh), timeout_s=30)
+        assert {r["status"]["name"] for r in reports.values()} == {"DELIVERED_TO_HANDSET"}
+        # ids 00000001..00000100 again: the first 40 were the old messages'
+        assert {s.message_id for s in restarted.submits} == {f"{i:08d}" for i in range(1, 101)}
+        assert len(restarted.submits) == 100  # none sent twice
+        await prod.no_more_reports()  # the waiting ones got nothing from the new receipts
+    logs = await logs_of(prod, finished + waiting)
+    assert {logs[m]["status"]["name"] for m in waiting} == {"PENDING_ENROUTE"}
+    assert all(a.get("lateDelivery") is None for m in finished for a in logs[m]["attempts"])
+
+
+async def test_two_smscs_with_overlapping_ids_each_receipt_reaches_its_own_message(production: Any):
+    prod: Production = await production()
+    c = prod.client
+    async with (
+        SmscSimulator(users=SMSC_USERS, receipt_delay_s=0.02) as swiss,
+        SmscSimulator(users=SMSC_USERS, receipt_delay_s=0.02) as german,
+    ):
+        german.script_suffix("", Script(Behaviour.UNDELIVERABLE, err="001"))
+        await c.post("/admin/1/connectors", json=connector_body(swiss), headers=OPERATOR)
+        await c.post("/admin/1/connectors", json=connector_body(german, name="de"), headers=OPERATOR)
+        for prefix, name in (("default", "smsc1"), ("49", "de")):
+            r = await c.post("/admin/1/routes", json={"prefix": prefix, "connector": name}, headers=OPERATOR)
+            assert r.status_code == 200, r.text
+        await prod.wait_bound()
+        await prod.wait_bound("de")
+        ch_ids = await prod.send([f"4179400{i:04d}" for i in range(30)], "to Switzerland")
+        de_ids = await prod.send([f"4915100{i:04d}" for i in range(30)], "to Germany")
+        reports = await prod.reports(set(ch_ids + de_ids))
+        assert {reports[m]["status"]["name"] for m in ch_ids} == {"DELIVERED_TO_HANDSET"}
+        assert {reports[m]["status"]["name"] for m in de_ids} == {"UNDELIVERABLE_NOT_DELIVERED"}
+        ids = {f"{i:08d}" for i in range(1, 31)}
+        assert {s.message_id for s in swiss.submits} == ids == {s.message_id for s in german.submits}
+        assert len(swiss.submits) == len(german.submits) == 30
+        await prod.no_more_reports()
+
+
+async def test_a_paused_connector_does_not_spend_the_tries_of_the_messages_behind_it(
+    production: Any, smsc: SmscSimulator
+):
+    prod: Production = await production()
+    await prod.client.post("/admin/1/connectors", json=connector_body(smsc), headers=OPERATOR)
+    await prod.wait_bound()
+    slow = "41793020058"
+    smsc.script_number(slow, Script(Behaviour.THROTTLED))
+    (throttled,) = await prod.send([slow], "throttled")
+    await smsc.wait_for(lambda: any(s.behaviour is Behaviour.THROTTLED for s in smsc.submits))
+    started = time.monotonic()
+    behind = await prod.send([f"4179500{i:04d}" for i in range(20)], "held back by the pause")
+    reports = await prod.reports(set(behind), timeout_s=20)
+    assert {r["status"]["name"] for r in reports.values()} == {"DELIVERED_TO_HANDSET"}
+    assert time.monotonic() - started < 10  # pauses of 1 s, not a per-message backoff (up to 25 s)
+    gw = prod.server.gateway
+    assert gw.engine is not None
+    async with gw.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(messages.c.message_id, attempts.c.tries).join(
+                    attempts, attempts.c.message_pk == messages.c.id
+                )
+            )
+        ).all()
+        (throttled_tries,) = (
+            await conn.execute(select(messages.c.tries).where(messages.c.message_id == throttled))
+        ).one()
+    tries = {r.message_id: r.tries for r in rows}
+    assert {tries[m] for m in behind} == {1}  # held back, not tried: one try, the one that went out
+    assert throttled_tries >= 1  # the throttled one itself backs off with its tries
+    smsc.clear_scripts()
+
+
+async def test_unreadable_submit_response_is_accepted_once_not_resubmitted(
+    production: Any, smsc: SmscSimulator
+):
+    prod: Production = await production()
+    await prod.client.post("/admin/1/connectors", json=connector_body(smsc), headers=OPERATOR)
+    await prod.wait_bound()
+    smsc.script_number(CH, Script(Behaviour.UNREADABLE_RESPONSE))
+    (message_id,) = await prod.send([CH], "the SMSC has it")
+    report = (await prod.reports({message_id}))[message_id]
+    assert report["status"]["name"] == "DELIVERED_TO_OPERATOR"
+    assert report["messageCount"] == 1
+    await smsc.wait_for(lambda: smsc.receipts_sent == 1)  # its receipt matches nothing: acknowledged
+    await smsc.wait_for(lambda: len(smsc.receipt_acks) == 1)
+    await prod.no_more_reports()
+    assert [s.destination for s in smsc.submits] == [CH]  # submitted once
+
+
+async def test_rejected_at_submit_report_and_log_agree(production: Any, smsc: SmscSimulator):
+    prod: Production = await production()
+    await prod.client.post("/admin/1/connectors", json=connector_body(smsc), headers=OPERATOR)
+    await prod.wait_bound()
+    smsc.script_number(CH, Script(Behaviour.INVALID_DESTINATION))
+    (message_id,) = await prod.send([CH], "nobody there")
+    report = (await prod.reports({message_id}))[message_id]
+    assert report["status"]["name"] == "REJECTED_DESTINATION"
+    log = (await logs_of(prod, [message_id]))[message_id]
+    fields = ("messageCount", "sentAt", "doneAt", "price")
+    assert {k: log[k] for k in fields} == {k: report[k] for k in fields}
+    assert report["messageCount"] == 1

@@ -366,3 +366,61 @@ async def test_a_message_that_keeps_failing_after_its_send_is_parked(world: Worl
     (report,) = await world.reports()
     assert report["status"]["name"] == "REJECTED_SYSTEM_ERROR"
     assert report["error"]["name"] == "EC_PROCESSING_FAILED"
+
+
+async def test_a_receipt_for_a_newer_send_does_not_match_an_earlier_send_of_its_ref(world: World):
+    """SMSC ids repeat: a receipt whose adapter knows when its send was made (`sent_after`) waits
+    for that send to be recorded instead of delivering the earlier message that got the same ref."""
+    world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    await world.step()  # Messenger rejects, the SMS goes out as sms-1 and waits for its receipt
+    assert world.sms.refs_for("41793026727") == ["sms-1"]
+    world.clock.advance(1)
+    world.sms.restart()  # the SMSC counts from 1 again
+    receipt = Receipt(
+        Channel.SMS, "sms-1", DELIVERED_TO_HANDSET, NO_ERROR, world.clock.now(), sent_after=world.clock.now()
+    )
+    await world.receipts.record([receipt])  # it came before its submit was recorded
+    await world.receipts.run_once()
+    assert await world.reports() == []  # m1 is not delivered by it
+    await world.store.insert_messages([new_message(world.clock, "m2")])
+    await world.dispatcher.run_once()  # m2's SMS gets sms-1 again
+    assert len(world.sms.sent) == 2
+    world.clock.advance(1)
+    await world.receipts.run_once()
+    (report,) = await world.reports()
+    assert report["messageId"] == "m2" and report["status"]["name"] == "DELIVERED_TO_HANDSET"
+    m1 = await world.store.record_by_message_id(1, "m1")
+    assert m1 is not None and m1.state.phase is Phase.WAITING
+
+
+async def test_an_accepted_send_that_cannot_be_recorded_is_not_sent_again(engine: AsyncEngine, world: World):
+    """The channel took the SMS but its ref cannot be written: the send is recorded without it and
+    waits for its deadline, rather than being sent again at every lease."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_ref BEFORE INSERT ON channel_refs WHEN NEW.ref = 'sms-1' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        else:
+            await conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_ref() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.ref = 'sms-1' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+            )
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_ref BEFORE INSERT ON channel_refs "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_ref()"
+            )
+    world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+    await world.store.insert_messages([new_message(world.clock, "m1")])
+    await world.step()
+    assert len(world.sms.sent) == 1
+    m1 = await world.store.record_by_message_id(1, "m1")
+    assert m1 is not None and m1.state.phase is Phase.WAITING
+    world.clock.advance(61)  # past the lease and the SMS step's validity
+    await world.step()
+    await world.step()
+    assert len(world.sms.sent) == 1  # never sent again
+    (report,) = await world.reports()
+    assert report["channel"] == "SMS" and report["status"]["name"] == "EXPIRED_EXPIRED"

@@ -13,7 +13,7 @@ import pytest
 
 from omnirelay.channels.sms import pdu
 from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute
-from omnirelay.channels.sms.receipt import normalise_ref
+from omnirelay.channels.sms.receipt import normalise_ref, scoped_ref
 from omnirelay.channels.sms.sender import SmppSender, relative_validity_period, submit_error
 from omnirelay.channels.sms.session import SubmitResponse
 from omnirelay.channels.sms.throughput import TokenBucket
@@ -153,7 +153,7 @@ async def test_single_gsm_message_and_its_receipt(
     assert accepted.status == PENDING_ENROUTE
     assert accepted.message_count == 1
     [record] = smsc.submits
-    assert accepted.refs == (normalise_ref(record.message_id or ""),)
+    assert accepted.refs == (scoped_ref("main", normalise_ref(record.message_id or "")),)
     assert record.destination == TO  # '+' dropped
     assert (record.dest_addr_ton, record.dest_addr_npi) == (1, 1)
     assert (record.source, record.source_addr_ton, record.source_addr_npi) == ("InfoSMS", 5, 0)
@@ -200,7 +200,7 @@ async def test_multipart_ucs2_has_udh_and_one_ref_per_part(
     ref = headers[0][3]
     assert headers == [bytes([5, 0, 3, ref, 3, seq]) for seq in (1, 2, 3)]
     assert "".join(decode_short_message(r.short_message, data_coding=8, udhi=True) for r in parts) == text
-    assert set(accepted.refs) == {normalise_ref(r.message_id or "") for r in parts}
+    assert set(accepted.refs) == {scoped_ref("main", normalise_ref(r.message_id or "")) for r in parts}
     assert len(set(accepted.refs)) == 3
     await sink.wait_for(lambda: sink.refs() == set(accepted.refs))
 
@@ -358,8 +358,32 @@ async def test_receipt_before_submit_response_still_reaches_the_sink(
 ) -> None:
     smsc.receipt_before_response = True
     sender = await make_sender()
+    before = clock.now()
     accepted = await sender.send(outbound(clock))
     await sink.wait_for(lambda: accepted.refs[0] in sink.refs())
+    # handled once the submit_sm_resp gave the id: the receipt says its send was this one
+    [receipt] = sink.receipts
+    assert receipt.sent_after == before
+
+
+async def test_receipts_are_scoped_by_connector_and_name_their_send(
+    smsc: SmscSimulator, sink: InMemoryReceiptSink, clock: FakeClock, make_sender: SenderFactory
+) -> None:
+    async with SmscSimulator(users=USERS, receipt_delay_s=0.0) as other:
+        first = connector(smsc.port, name="one")
+        second = connector(other.port, name="two")
+        sender = await make_sender(
+            first,
+            second,
+            routes=[SmsRoute(prefix="4179", connector="one"), SmsRoute(prefix="", connector="two")],
+        )
+        one = await sender.send(outbound(clock, to="41791234567"))
+        clock.advance(1)
+        two = await sender.send(outbound(clock, to="447700900001"))
+        assert (one.refs, two.refs) == (("one/1",), ("two/1",))  # both SMSCs said 00000001
+        await sink.wait_for(lambda: len(sink.receipts) == 2)
+        sent_after = {r.ref: r.sent_after for r in sink.receipts}
+        assert sent_after == {"one/1": clock.now() - timedelta(seconds=1), "two/1": clock.now()}
 
 
 async def test_receipt_acknowledged_only_after_the_sink_stored_it(
@@ -414,7 +438,7 @@ async def test_unknown_unreadable_and_mo_deliveries_are_acknowledged(
     smsc.deliver_raw("mo", short_message=b"hi there", esm_class=0)
     await smsc.wait_for(lambda: len(smsc.receipt_acks) == 3)
     assert {(a.message_id, a.status) for a in smsc.receipt_acks} == {("ghost", 0), ("garbage", 0), ("mo", 0)}
-    assert [r.ref for r in sink.receipts] == ["ffff"]  # handed on; matching is the store's job
+    assert [r.ref for r in sink.receipts] == ["main/ffff"]  # handed on; matching is the store's job
     assert sender.bound() == {"main": True}
     assert (await sender.send(outbound(clock))).status == PENDING_ENROUTE
 

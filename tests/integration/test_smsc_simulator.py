@@ -19,6 +19,7 @@ from omnirelay.channels.sms import pdu
 from omnirelay.sandbox.smsc import (
     SANDBOX_SUFFIX_RULES,
     Behaviour,
+    MessageIds,
     Script,
     SmscSimulator,
     run_smsc,
@@ -137,7 +138,7 @@ async def test_submit_gets_message_id_and_receipt_with_text_and_tlvs(
     assert (header.command_id, header.status, header.sequence) == (pdu.SUBMIT_SM_RESP, pdu.ESME_ROK, sequence)
     message_id = pdu.decode_message_id(frame)
     assert message_id
-    int(message_id, 16)  # hex
+    assert message_id == "00000001"  # a counter, as many SMSCs number messages
 
     header, frame = await esme.read()
     assert header.command_id == pdu.DELIVER_SM
@@ -168,16 +169,51 @@ async def test_submit_gets_message_id_and_receipt_with_text_and_tlvs(
     assert record.message_id == message_id
 
 
-async def test_message_ids_are_unique(smsc: SmscSimulator, esme: RawEsme) -> None:
+async def _ids_of_submits(port: int, count: int) -> list[str]:
+    esme = await RawEsme.connect(port)
+    try:
+        await esme.bind()
+        for _ in range(count):
+            esme.submit("447700900001", registered_delivery=0)
+        ids = []
+        for _ in range(count):
+            header, frame = await esme.read()
+            assert header.command_id == pdu.SUBMIT_SM_RESP
+            ids.append(pdu.decode_message_id(frame))
+        return ids
+    finally:
+        await esme.close()
+
+
+async def test_message_ids_count_from_one_again_after_a_restart(smsc: SmscSimulator) -> None:
+    first = await _ids_of_submits(smsc.port, 20)
+    assert first == [f"{i:08d}" for i in range(1, 21)]
+    await smsc.stop()
+    await smsc.start()
+    assert await _ids_of_submits(smsc.port, 3) == ["00000001", "00000002", "00000003"]
+
+
+async def test_random_message_ids_are_unique_across_restarts() -> None:
+    async with SmscSimulator(users=USERS, message_ids=MessageIds.RANDOM) as smsc:
+        ids = await _ids_of_submits(smsc.port, 20)
+        await smsc.stop()
+        await smsc.start()
+        ids += await _ids_of_submits(smsc.port, 20)
+    assert len(set(ids)) == 40
+
+
+async def test_unreadable_response_is_ok_without_a_c_string_and_the_message_delivered(
+    smsc: SmscSimulator, esme: RawEsme
+) -> None:
+    smsc.script_number("447700900077", Script(Behaviour.UNREADABLE_RESPONSE))
     await esme.bind()
-    for _ in range(20):
-        esme.submit("447700900001", registered_delivery=0)
-    ids = set()
-    for _ in range(20):
-        header, frame = await esme.read()
-        assert header.command_id == pdu.SUBMIT_SM_RESP
-        ids.add(pdu.decode_message_id(frame))
-    assert len(ids) == 20
+    esme.submit("447700900077")
+    header, frame = await esme.read()
+    assert (header.command_id, header.status) == (pdu.SUBMIT_SM_RESP, pdu.ESME_ROK)
+    with pytest.raises(pdu.PduDecodeError):
+        pdu.decode_message_id(frame)
+    header, frame = await esme.read()
+    assert pdu.decode_deliver_sm(frame).receipted_message_id == "00000001"  # it was taken
 
 
 async def test_no_receipt_without_registered_delivery(smsc: SmscSimulator, esme: RawEsme) -> None:

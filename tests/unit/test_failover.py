@@ -85,6 +85,19 @@ def test_transient_failures_retry_with_backoff_inside_validity():
     assert d2.step_ended is not None and d2.step_ended.status is EXPIRED_EXPIRED and d2.state.step_index == 1
 
 
+def test_a_paused_sender_retries_at_its_pause_end_without_spending_a_try():
+    s = failover.start(PLAN, T0)
+    tried = failover.advance(PLAN, s, TransientFailure("5xx"), T0, jitter=0.5)
+    assert tried.state.tries == 1
+    paused = TransientFailure("bind paused", retry_after_s=0.7, spends_try=False)
+    for _ in range(20):  # however often the bind is paused meanwhile
+        d = failover.advance(PLAN, tried.state, paused, T0, jitter=0.999)
+        assert d.state.tries == 1 and d.state.next_action_at == T0 + timedelta(seconds=0.7)
+    # still bounded by the step's validity
+    late = failover.advance(PLAN, s, TransientFailure("paused", 500, spends_try=False), T0)
+    assert late.step_ended is not None and late.step_ended.status is EXPIRED_EXPIRED
+
+
 def test_scheduled_start_and_validity_clamp():
     s = failover.start(PLAN, T0, T0 + timedelta(hours=1))
     assert s.next_action_at == T0 + timedelta(hours=1)

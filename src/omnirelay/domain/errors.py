@@ -86,9 +86,12 @@ class ChannelError(OmnirelayError):
 class ChannelUnavailable(ChannelError):
     """The channel is temporarily unavailable; the send may be retried."""
 
-    def __init__(self, *, reason: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, *, reason: str, retry_after_s: float | None = None, paused: bool = False) -> None:
         self.reason = reason
         self.retry_after_s = retry_after_s
+        # True when the sender as a whole is paused (an SMPP bind after throttling): the message
+        # did nothing wrong, so the retry at `retry_after_s` does not spend one of its tries.
+        self.paused = paused
         super().__init__(reason)
 
 

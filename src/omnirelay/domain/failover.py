@@ -7,6 +7,7 @@ sent and awaiting a receipt (WAITING), the step's validity deadline, and how oft
     READY ──send ok (pending)──► WAITING ──delivered──► DONE (success)
       │  ▲                          │
       │  └─transient, retry at t    ├─failure receipt / deadline──► next step READY, or DONE (failure)
+      │    (a paused sender: at its pause's end, tries untouched)
       ├─rejected──► next step READY, or DONE (failure)
       ├─send ok (final status, e.g. a sender action)──► DONE
       ├─deadline passed (or the next retry would pass it)──► next step READY, or DONE
@@ -14,7 +15,8 @@ sent and awaiting a receipt (WAITING), the step's validity deadline, and how oft
 
 Every function here is pure: time comes in as `now`, randomness as `jitter` in [0, 1).
 Invariants (tested with hypothesis): steps are tried in order and none is skipped; a step is
-sent again only as a retry of a transient failure; a flow ends exactly once; the final outcome
+sent again only as a retry of a transient failure (one that spends a try, or a paused sender,
+which does not: the step deadline bounds both); a flow ends exactly once; the final outcome
 is the result of the last step tried.
 """
 
@@ -89,6 +91,9 @@ class SentOk:
 class TransientFailure:
     reason: str
     retry_after_s: float | None = None
+    # False when the channel held the send back as a whole (a paused connector): the message is
+    # retried at `retry_after_s` with its tries and backoff untouched.
+    spends_try: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +188,15 @@ def advance(
                 state, phase=Phase.WAITING, tries=state.tries + 1, next_action_at=state.step_deadline
             )
             return Decision(waiting)
+        case TransientFailure(retry_after_s=retry_after_s, spends_try=False):
+            if state.phase is not Phase.READY:
+                return Decision(state, ignored=True)
+            at = now + timedelta(seconds=retry_after_s or policy.base_s)
+            if at >= state.step_deadline:
+                return _step_failed(
+                    plan, state, StepResult(state.step_index, EXPIRED_EXPIRED, EC_TIME_OUT), now
+                )
+            return Decision(replace(state, next_action_at=at))
         case TransientFailure(retry_after_s=retry_after_s):
             if state.phase is not Phase.READY:
                 return Decision(state, ignored=True)

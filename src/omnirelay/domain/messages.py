@@ -130,7 +130,9 @@ class Outbound:
 class Receipt:
     """A channel's word on a message it accepted: delivered, or failed after acceptance.
 
-    `ref` is the id the channel gave at acceptance (Graph `message_id`, SMSC `message_id`).
+    `ref` is the id the channel gave at acceptance (Graph `message_id`, SMSC `message_id` scoped
+    by its connector). `sent_after`: the adapter knows the ref was handed out for a send it made at
+    that time, so the receipt is not for an earlier send that got the same ref (SMSC ids repeat).
     """
 
     channel: Channel
@@ -139,6 +141,7 @@ class Receipt:
     error: ErrorCode
     done_at: datetime
     detail: dict[str, str] = field(default_factory=dict)
+    sent_after: datetime | None = None
 
 
 # --- validation of Facebook content (SPEC D5 limits from the seed) ----------------------------

@@ -6,8 +6,8 @@ every failover path can be driven:
 * binds (`bind_transceiver`, `bind_transmitter`, `bind_receiver`) are checked against `users`
   (system_id → password): ESME_RINVSYSID / ESME_RINVPASWD, then the connection is closed;
 * `enquire_link` and `unbind` are answered; unknown commands get `generic_nack` (RINVCMDID);
-* each accepted `submit_sm` gets a unique hex message id and, when `registered_delivery & 1`, a
-  delivery receipt after `receipt_delay_s`: a `deliver_sm` with `esm_class` 0x04, the usual
+* each accepted `submit_sm` gets a message id and, when `registered_delivery & 1`, a delivery
+  receipt after `receipt_delay_s`: a `deliver_sm` with `esm_class` 0x04, the usual
   `id:… stat:… err:…` text *and* the `receipted_message_id` + `message_state` TLVs. Receipts go to
   the submitting connection, or another receiver bound with the same system_id, or wait for one;
 * per destination (exact number, or a suffix rule; the longest suffix wins) a `Script` picks the
@@ -18,6 +18,11 @@ every failover path can be driven:
   the receipt before the `submit_sm_resp` (the race real SMSCs produce); `response_delay_s`
   delays every `submit_sm_resp` (so pipelining is visible in `max_outstanding`);
 * everything received is recorded for tests: `submits`, `binds`, `receipt_acks`.
+
+Message ids (`message_ids`): by default, as many SMSCs number them, a decimal counter from
+00000001 that starts again at every `start()` (a restart hands out the ids of before again, and
+two simulators hand out the same ids: an id is unique only among one SMSC's live messages, SMPP
+v3.4 §4.4.2). `MessageIds.RANDOM` gives ids unique across restarts (a random prefix per start).
 
 It uses smpplib directly as its codec: `omnirelay.sandbox` must not import `omnirelay.channels`.
 The hot path is synchronous (parse, answer, `call_later` for the receipt), so it stays responsive
@@ -56,6 +61,7 @@ _GENERIC_NACK: Final = 0x80000000
 _BIND_RECEIVER: Final = 0x01
 _BIND_TRANSMITTER: Final = 0x02
 _SUBMIT_SM: Final = 0x04
+_SUBMIT_SM_RESP: Final = 0x80000004
 _DELIVER_SM_RESP: Final = 0x80000005
 _UNBIND: Final = 0x06
 _UNBIND_RESP: Final = 0x80000006
@@ -105,6 +111,14 @@ class Behaviour(StrEnum):
     GENERIC_NACK = "GENERIC_NACK"  # generic_nack (as if the PDU could not be parsed)
     DROP_CONNECTION = "DROP_CONNECTION"  # close the TCP connection without answering
     WRONG_RESPONSE = "WRONG_RESPONSE"  # answer with a deliver_sm_resp of the submit's sequence (broken SMSC)
+    # accept and deliver (receipt DELIVRD), but answer ESME_ROK with a body that is no C-string
+    # (binary, no NUL): the SMSC has the message, the ESME cannot read its id
+    UNREADABLE_RESPONSE = "UNREADABLE_RESPONSE"
+
+
+class MessageIds(StrEnum):
+    SEQUENTIAL = "sequential"  # 00000001, 00000002, ... from every start
+    RANDOM = "random"  # a random 32-bit prefix per start, then a counter: unique across restarts
 
 
 _REJECT_STATUS: Final = {
@@ -119,6 +133,7 @@ _RECEIPT_STAT: Final = {
     Behaviour.UNDELIVERABLE: ("UNDELIV", 5),
     Behaviour.REJECTED: ("REJECTD", 8),
     Behaviour.EXPIRED: ("EXPIRED", 3),
+    Behaviour.UNREADABLE_RESPONSE: ("DELIVRD", 2),
 }
 
 
@@ -256,6 +271,7 @@ class SmscSimulator:
         response_delay_s: float = 0.0,
         suffix_rules: Mapping[str, Script] | None = None,
         receipt_before_response: bool = False,
+        message_ids: MessageIds = MessageIds.SEQUENTIAL,
     ) -> None:
         for user, password in users.items():
             if len(user) > 15 or len(password) > 8:
@@ -276,7 +292,8 @@ class SmscSimulator:
         self._connections: set[_Connection] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
-        self._id_prefix = random.getrandbits(32)  # unique across restarts
+        self.message_ids = message_ids
+        self._id_prefix = 0
         self._id_counter = 0
         self._stopped = False
         self.submits: list[SubmitRecord] = []
@@ -300,6 +317,8 @@ class SmscSimulator:
 
     async def start(self) -> None:
         self._stopped = False
+        self._id_counter = 0  # a restarted SMSC counts from 1 again
+        self._id_prefix = random.getrandbits(32)
         self._server = await asyncio.start_server(self._serve, self.host, self._requested_port)
 
     async def stop(self) -> None:
@@ -543,8 +562,7 @@ class SmscSimulator:
             status = ESME_ROK
         elif behaviour in _RECEIPT_STAT:
             status = ESME_ROK
-            self._id_counter += 1
-            message_id = f"{self._id_prefix:08x}{self._id_counter:08x}"
+            message_id = self._next_message_id()
         short_message = bytes(request.short_message or b"")
         record = SubmitRecord(
             system_id=connection.system_id,
@@ -572,14 +590,7 @@ class SmscSimulator:
             return
         if status is None:
             return  # NO_RESPONSE
-        if message_id is not None:
-            response = _build("submit_sm_resp", sequence, message_id=message_id)
-        elif behaviour is Behaviour.GENERIC_NACK:
-            response = _build("generic_nack", sequence, status=status)
-        elif behaviour is Behaviour.WRONG_RESPONSE:
-            response = _build("deliver_sm_resp", sequence, message_id="not-a-submit-answer")
-        else:
-            response = _build("submit_sm_resp", sequence, status=status)
+        response = _submit_response(sequence, behaviour, status, message_id)
         receipt = self._receipt_for(connection, record, script) if message_id is not None else None
         if receipt is not None and self.receipt_before_response:
             self._emit_receipt(receipt)
@@ -595,6 +606,12 @@ class SmscSimulator:
             connection.write(response)
         if receipt is not None:
             asyncio.get_running_loop().call_later(self.receipt_delay_s, self._emit_receipt, receipt)
+
+    def _next_message_id(self) -> str:
+        self._id_counter += 1
+        if self.message_ids is MessageIds.RANDOM:
+            return f"{self._id_prefix:08x}{self._id_counter:08x}"
+        return f"{self._id_counter:08d}"
 
     def _respond_later(self, connection: _Connection, response: bytes) -> None:
         connection.outstanding -= 1
@@ -660,8 +677,27 @@ class SmscSimulator:
         return sequence
 
 
+def _submit_response(sequence: int, behaviour: Behaviour, status: int, message_id: str | None) -> bytes:
+    if message_id is not None and behaviour is Behaviour.UNREADABLE_RESPONSE:
+        body = b"\xff\xfe" + message_id.encode("ascii")  # no C-string: no NUL, not text
+        return _HEADER.pack(16 + len(body), _SUBMIT_SM_RESP, ESME_ROK, sequence) + body
+    if message_id is not None:
+        return _build("submit_sm_resp", sequence, message_id=message_id)
+    if behaviour is Behaviour.GENERIC_NACK:
+        return _build("generic_nack", sequence, status=status)
+    if behaviour is Behaviour.WRONG_RESPONSE:
+        return _build("deliver_sm_resp", sequence, message_id="not-a-submit-answer")
+    return _build("submit_sm_resp", sequence, status=status)
+
+
 async def run_smsc(
-    host: str, port: int, system_id: str, password: str, *, receipt_delay_s: float = 0.05
+    host: str,
+    port: int,
+    system_id: str,
+    password: str,
+    *,
+    receipt_delay_s: float = 0.05,
+    message_ids: MessageIds = MessageIds.SEQUENTIAL,
 ) -> None:
     """Serve the simulator (with `SANDBOX_SUFFIX_RULES`) until cancelled; delivery receipts go out
     `receipt_delay_s` after each `submit_sm`."""
@@ -671,6 +707,7 @@ async def run_smsc(
         port=port,
         suffix_rules=SANDBOX_SUFFIX_RULES,
         receipt_delay_s=receipt_delay_s,
+        message_ids=message_ids,
     ) as smsc:
         log.warning(
             "SANDBOX SMSC simulator listening on %s:%d (system_id %r); it delivers nothing to real phones",

@@ -51,6 +51,8 @@ from omnirelay.services.transitions import transition_for
 
 log = logging.getLogger(__name__)
 
+RECORD_RETRY_S = (0.05, 0.25, 1.0)  # pauses between writes of an accepted send that failed
+
 
 class Dispatcher:
     """Claims only what it can start at once: a concurrency slot is taken before the claim, so no
@@ -225,7 +227,7 @@ class Dispatcher:
             )
             if chain:
                 transition = msgspec.structs.replace(transition, lease_until=now + timedelta(seconds=left_s))
-            (applied,) = await self._store.apply([transition], self._owner)
+            applied = await self._apply(record, transition)
             if applied and not chain and next_at is not None and next_at <= transition.now:
                 self._wake.set()  # a retry due now: claimed at once, not at the next poll
             if applied:
@@ -236,6 +238,42 @@ class Dispatcher:
             log.exception("processing failed", extra={"message_id": record.message_id})
             return None
         return transitions.record_after(transition) if applied and chain else None
+
+    async def _apply(self, record: MessageRecord, transition: Transition) -> bool:
+        """Write the transition. A send the channel accepted must be recorded, not sent again: its
+        write is retried, and if it still fails the send is recorded without its refs (the step then
+        waits for its deadline; a receipt finds nothing to match) rather than left to the lease,
+        whose expiry would send it again and fail the same way again."""
+        accepted = transition.accepted
+        if accepted is None:
+            (applied,) = await self._store.apply([transition], self._owner)
+            return applied
+        for pause_s in RECORD_RETRY_S:
+            try:
+                (applied,) = await self._store.apply([transition], self._owner)
+                return applied
+            except Exception:  # any write failure: the channel has the message, keep trying to record it
+                log.warning(
+                    "recording an accepted send failed; retrying in %g s",
+                    pause_s,
+                    exc_info=True,
+                    extra={"message_id": record.message_id},
+                )
+                await asyncio.sleep(pause_s)
+        try:
+            (applied,) = await self._store.apply([transition], self._owner)
+            return applied
+        except Exception:
+            bare = msgspec.structs.replace(transition, accepted=msgspec.structs.replace(accepted, refs=()))
+            (applied,) = await self._store.apply([bare], self._owner)
+            log.error(
+                "accepted send recorded without its refs %s after failures to record them: "
+                "its receipts will match nothing",
+                list(accepted.refs),
+                exc_info=True,
+                extra={"message_id": record.message_id},
+            )
+            return applied
 
     @staticmethod
     def _log_outcome(record: MessageRecord, transition: Transition, applied: bool, why: str | None) -> None:
@@ -320,7 +358,8 @@ class Dispatcher:
             return TransientFailure("send timed out"), None, None
         except ChannelUnavailable as exc:
             self._metrics.send_error(step.channel.value, "unavailable")
-            return TransientFailure(exc.reason, exc.retry_after_s), None, f"unavailable: {exc.reason}"
+            outcome = TransientFailure(exc.reason, exc.retry_after_s, spends_try=not exc.paused)
+            return outcome, None, f"unavailable: {exc.reason}"
         except MessageRejected as exc:
             self._metrics.send_error(step.channel.value, "rejected")
             return StepFailed(exc.status, exc.error), None, f"rejected: {exc.reason}"

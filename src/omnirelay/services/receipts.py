@@ -4,8 +4,18 @@ Adapters hand receipts to `record` (the `ReceiptSink` port), which stores them d
 inbox and returns; only then may an adapter acknowledge them (SMPP deliver_sm_resp, webhook 200).
 A separate loop matches inbox entries to the channel ids stored at send time. A receipt may
 arrive before its send was recorded (an SMSC answers within milliseconds), so an unmatched
-receipt is kept and matched again for a while before it is dropped as unknown. Because matching
-goes through storage, any node can apply any receipt, before or after a restart.
+receipt is kept and matched again (every `retry_s`) for `unmatched_ttl_s` before it is dropped as
+unknown, with a warning. Because matching goes through storage, any node can apply any receipt,
+before or after a restart.
+
+Refs repeat (SMSC ids are unique only among one SMSC's live messages; SMS refs are scoped by
+connector): a ref names the newest send recorded with it. A receipt that says when the send it is
+for was made (`Receipt.sent_after`) does not match a ref recorded before that: that row is an
+earlier send's, the receipt's own send is not recorded yet, and the receipt waits as unmatched.
+
+A receipt for a step no longer waited on is late only if it arrived after the step ended; one
+that arrived before (another part of a multipart SMS whose step its siblings ended in the same
+batch) is consumed without a word.
 """
 
 from __future__ import annotations
@@ -82,12 +92,19 @@ class ReceiptProcessor:
         now = self._clock.now()
         delivered_in_batch: dict[tuple[int, int], set[str]] = {}
         for item in due:
-            if item.record is not None and item.step_index is not None and item.receipt.status.is_success:
+            if (
+                item.record is not None
+                and item.step_index is not None
+                and item.receipt.status.is_success
+                and not _earlier_send(item)
+            ):
                 delivered_in_batch.setdefault((item.record.pk, item.step_index), set()).add(item.receipt.ref)
         outcomes: list[ReceiptOutcome] = []
         transitioned: set[int] = set()
         for item in due:
             receipt, record = item.receipt, item.record
+            if record is not None and _earlier_send(item):
+                record = None
             if record is None or item.step_index is None:
                 if now - item.received_at > self._ttl:
                     log.warning("receipt for unknown %s id %s dropped", receipt.channel, receipt.ref)
@@ -95,15 +112,20 @@ class ReceiptProcessor:
                 else:
                     outcomes.append(ReceiptOutcome(item.id, retry_at=now + self._retry))
                 continue
+            owner = (record.pk, item.step_index)
             current = record.state.phase is Phase.WAITING and record.state.step_index == item.step_index
             if not current:
+                ended_at = item.step_ended_at
+                if ended_at is not None and item.received_at <= ended_at:
+                    outcomes.append(ReceiptOutcome(item.id, owner=owner))  # part of the outcome taken
+                    continue
                 log.info(
                     "late receipt %s on step %d",
                     receipt.status.name,
                     item.step_index,
                     extra={"message_id": record.message_id},
                 )
-                outcomes.append(ReceiptOutcome(item.id, late=True))
+                outcomes.append(ReceiptOutcome(item.id, late=True, owner=owner))
                 continue
             if record.pk in transitioned:
                 outcomes.append(ReceiptOutcome(item.id, retry_at=now))  # re-read after this batch's write
@@ -111,13 +133,21 @@ class ReceiptProcessor:
             if receipt.status.is_success:
                 covered = delivered_in_batch.get((record.pk, item.step_index), set())
                 if item.undelivered_refs - covered - {receipt.ref}:
-                    outcomes.append(ReceiptOutcome(item.id))  # more SMS parts to come
+                    outcomes.append(ReceiptOutcome(item.id, owner=owner))  # more SMS parts to come
                     continue
                 outcome: Delivered | StepFailed = Delivered(receipt.status, receipt.error)
             else:
                 outcome = StepFailed(receipt.status, receipt.error)
             transitioned.add(record.pk)
             outcomes.append(
-                ReceiptOutcome(item.id, transition=transition_for(record, outcome, now, prices=self._prices))
+                ReceiptOutcome(
+                    item.id, transition=transition_for(record, outcome, now, prices=self._prices), owner=owner
+                )
             )
         return outcomes
+
+
+def _earlier_send(item: InboxReceipt) -> bool:
+    """The ref's row was recorded before the send this receipt says it is for was made."""
+    sent_after = item.receipt.sent_after
+    return sent_after is not None and (item.ref_sent_at is None or item.ref_sent_at < sent_after)

@@ -25,8 +25,10 @@ from sqlalchemy import (
     func,
     insert,
     null,
+    or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -173,8 +175,18 @@ _END_ATTEMPT = RowStatement(
     .values(status_id=bindparam("b_status"), error_id=bindparam("b_error"), done_at=bindparam("b_done"))
 )
 
-_CHANNEL_REF_INSERT = RowStatement.inserting(
-    channel_refs, ("channel", "ref", "message_pk", "step_index", "delivered")
+# Recording the refs of an accepted send: a ref given again (SMSC ids repeat) names the newer send
+# from now on. Idempotent: the same send recorded twice writes the same row; an older send recorded
+# after a newer one (out-of-order commits of two nodes) leaves the newer one's row alone.
+_ref_insert = sqlite_insert(channel_refs).values(
+    {c: bindparam(c) for c in ("channel", "ref", "message_pk", "step_index", "delivered", "sent_at")}
+)
+_CHANNEL_REF_UPSERT = RowStatement(
+    _ref_insert.on_conflict_do_update(
+        index_elements=["channel", "ref"],
+        set_={k: _ref_insert.excluded[k] for k in ("message_pk", "step_index", "delivered", "sent_at")},
+        where=or_(channel_refs.c.sent_at.is_(None), channel_refs.c.sent_at <= _ref_insert.excluded.sent_at),
+    )
 )
 _REPORT_INSERT = RowStatement.inserting(
     reports,
@@ -196,7 +208,17 @@ _REPORT_INSERT = RowStatement.inserting(
 )
 _RECEIPT_INSERT = RowStatement.inserting(
     receipts_inbox,
-    ("channel", "ref", "status_id", "error_id", "done_at", "detail", "received_at", "next_try_at"),
+    (
+        "channel",
+        "ref",
+        "status_id",
+        "error_id",
+        "done_at",
+        "detail",
+        "received_at",
+        "next_try_at",
+        "sent_after",
+    ),
 )
 
 
@@ -241,7 +263,11 @@ _INBOX_RETRY = RowStatement(
 )
 _REF_DELIVERED = RowStatement(
     update(channel_refs)
-    .where(channel_refs.c.channel == bindparam("b_channel"), channel_refs.c.ref == bindparam("b_ref"))
+    .where(
+        channel_refs.c.channel == bindparam("b_channel"),
+        channel_refs.c.ref == bindparam("b_ref"),
+        channel_refs.c.message_pk == bindparam("b_pk"),  # not a newer send's that got the ref since
+    )
     .values(delivered=bindparam("b_delivered"))
 )
 _LATE_RECEIPT = RowStatement(
@@ -338,7 +364,7 @@ def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
 # the end-to-end benchmark, and growing with the table. A LATERAL probe with LIMIT 1 can only be a
 # nested loop of primary-key look-ups; the array makes it one prepared statement for any count.
 _PG_CHANNEL_REFS = text(
-    "SELECT c.channel, c.ref, c.message_pk, c.step_index, c.delivered "
+    "SELECT c.channel, c.ref, c.message_pk, c.step_index, c.delivered, c.sent_at "
     "FROM unnest(CAST(:refs AS VARCHAR[])) AS k(ref) "
     "CROSS JOIN LATERAL (SELECT * FROM channel_refs WHERE channel = :channel AND ref = k.ref LIMIT 1) AS c"
 ).bindparams(bindparam("refs", type_=ARRAY(String)), bindparam("channel", type_=String))
@@ -498,7 +524,8 @@ class SqlMessageStore:
                 self._entails(t, tried, ended, refs, rows)
         await _ATTEMPT_UPSERT.run(conn, tried)
         await _END_ATTEMPT.run(conn, ended)
-        await _CHANNEL_REF_INSERT.run(conn, refs)
+        # one row per ref, the batch's last (newest) send of it: a statement changes a row once
+        await _CHANNEL_REF_UPSERT.run(conn, list({(r["channel"], r["ref"]): r for r in refs}.values()))
         await _REPORT_INSERT.run(conn, rows)
         return ok
 
@@ -568,8 +595,16 @@ class SqlMessageStore:
             "g_channel": current.channel.value,
             "g_to": current.to,
             "g_from": current.sender,
-            "g_count": t.accepted.message_count if t.accepted is not None else None,
-            "g_sent": now_ms if t.accepted is not None else None,
+            # a flow that ends shows the count and sentAt its final report shows (a message never
+            # sent: 1, and the time it ended), so that `/omni/1/logs` and the report agree
+            "g_count": (
+                t.accepted.message_count
+                if t.accepted is not None
+                else max(rec.message_count, 1)
+                if d.final is not None
+                else None
+            ),
+            "g_sent": now_ms if t.accepted is not None or d.final is not None else None,
             "g_done": now_ms if d.final is not None else None,
         }
 
@@ -604,6 +639,7 @@ class SqlMessageStore:
                     "message_pk": rec.pk,
                     "step_index": rec.state.step_index,
                     "delivered": False,
+                    "sent_at": now_ms,
                 }
                 for ref in t.accepted.refs
             )
@@ -652,6 +688,7 @@ class SqlMessageStore:
                 "detail": codec.encode(r.detail),
                 "received_at": now_ms,
                 "next_try_at": now_ms,
+                "sent_after": _ms(r.sent_after),
             }
             for r in receipts
         ]
@@ -681,6 +718,7 @@ class SqlMessageStore:
             pks = {r.message_pk for r in by_key.values()}
             records: dict[int, MessageRecord] = {}
             undelivered: dict[tuple[int, int], frozenset[str]] = {}
+            ended_at: dict[tuple[int, int], datetime] = {}
             if pks:
                 by_pk = one_of(messages.c.id, list(pks), pg=self._pg)
                 for row in (await conn.execute(select(*_RECORD_COLUMNS).where(by_pk))).all():
@@ -699,6 +737,7 @@ class SqlMessageStore:
                 for p in parts:
                     collect.setdefault((p.message_pk, p.step_index), set()).add(p.ref)
                 undelivered = {k: frozenset(v) for k, v in collect.items()}
+                ended_at = await self._steps_ended(conn, records, by_key.values())
         out = []
         for r in inbox:
             ref_row = by_key.get((r.channel, r.ref))
@@ -709,15 +748,48 @@ class SqlMessageStore:
                 error=ERRORS.get(r.error_id) or error_for_code(r.error_id),
                 done_at=from_ms(r.done_at),
                 detail=codec.decode_dict(r.detail),
+                sent_after=from_ms(r.sent_after) if r.sent_after is not None else None,
             )
-            record = records.get(ref_row.message_pk) if ref_row is not None else None
-            step = ref_row.step_index if ref_row is not None else None
-            pending = (
-                undelivered.get((ref_row.message_pk, ref_row.step_index), frozenset())
-                if ref_row
-                else frozenset()
+            if ref_row is None:
+                out.append(InboxReceipt(r.id, receipt, from_ms(r.received_at), None, None, frozenset()))
+                continue
+            owner = (ref_row.message_pk, ref_row.step_index)
+            out.append(
+                InboxReceipt(
+                    r.id,
+                    receipt,
+                    from_ms(r.received_at),
+                    records.get(ref_row.message_pk),
+                    ref_row.step_index,
+                    undelivered.get(owner, frozenset()),
+                    ref_sent_at=from_ms(ref_row.sent_at) if ref_row.sent_at is not None else None,
+                    step_ended_at=ended_at.get(owner),
+                )
             )
-            out.append(InboxReceipt(r.id, receipt, from_ms(r.received_at), record, step, pending))
+        return out
+
+    async def _steps_ended(
+        self, conn: AsyncConnection, records: dict[int, MessageRecord], owners: Any
+    ) -> dict[tuple[int, int], datetime]:
+        """When the steps that refs belong to ended, for the steps no longer waiting (only those:
+        a receipt for the step being waited on, the usual case, costs no read)."""
+        done: set[tuple[int, int]] = set()
+        for row in owners:
+            rec = records.get(row.message_pk)
+            if rec is not None and not (
+                rec.state.phase is Phase.WAITING and rec.state.step_index == row.step_index
+            ):
+                done.add((row.message_pk, row.step_index))
+        out: dict[tuple[int, int], datetime] = {}
+        for chunk in _chunks(sorted(done)):
+            rows = await conn.execute(
+                select(attempts.c.message_pk, attempts.c.step_index, attempts.c.done_at).where(
+                    tuple_(attempts.c.message_pk, attempts.c.step_index).in_(list(chunk))
+                )
+            )
+            for a in rows:
+                if a.done_at is not None:
+                    out[(a.message_pk, a.step_index)] = from_ms(a.done_at)
         return out
 
     async def settle_receipts(self, outcomes: Sequence[ReceiptOutcome]) -> list[bool]:
@@ -761,9 +833,18 @@ class SqlMessageStore:
                 continue
             row = inbox[items[i].inbox_id]
             ref = refs.get((row.channel, row.ref))
+            if ref is not None and (ref.message_pk, ref.step_index) != items[i].owner:
+                ref = None  # unmatched, or the ref names another (newer) send now: not this receipt's
             if ref is not None:
                 if STATUSES[row.status_id].is_success:
-                    delivered.append({"b_channel": row.channel, "b_ref": row.ref, "b_delivered": True})
+                    delivered.append(
+                        {
+                            "b_channel": row.channel,
+                            "b_ref": row.ref,
+                            "b_pk": ref.message_pk,
+                            "b_delivered": True,
+                        }
+                    )
                 if items[i].late:
                     late.append(
                         {

@@ -187,6 +187,9 @@ channel_refs = Table(
     Column("message_pk", BigInteger, nullable=False, index=True),
     Column("step_index", Integer, nullable=False),
     Column("delivered", Boolean, nullable=False),
+    # when the send that got this ref was recorded: a ref given again later names the newer send
+    # (SMSC ids repeat; migration 0006), NULL for rows from before
+    Column("sent_at", BigInteger, nullable=True),
 )
 
 receipts_inbox = Table(
@@ -201,6 +204,7 @@ receipts_inbox = Table(
     Column("detail", Text, nullable=False),
     Column("received_at", BigInteger, nullable=False),
     Column("next_try_at", BigInteger, nullable=False, index=True),
+    Column("sent_after", BigInteger, nullable=True),  # `Receipt.sent_after` (migration 0006)
 )
 
 reports = Table(

@@ -5,15 +5,20 @@ fails, the receipts are answered with ESME_RX_T_APPN so the SMSC redelivers them
 must therefore tolerate a receipt twice). Unreadable receipts, intermediate states and MO messages
 are logged and acknowledged with ESME_ROK: an unacknowledged `deliver_sm` is redelivered forever
 and stalls the SMSC's window. A batch is recorded in one `record()` call (group commit).
+
+Receipts leave here with their ref scoped by connector (`scoped_ref`) and, when this connector
+submitted the message that got the id (`issued`), with `sent_after` set to that submit's time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
+from datetime import datetime
 
 from omnirelay.channels.sms import pdu
-from omnirelay.channels.sms.receipt import ReceiptUnreadable, is_receipt, parse_receipt
+from omnirelay.channels.sms.receipt import ReceiptUnreadable, is_receipt, parse_receipt, scoped_ref
 from omnirelay.domain.messages import Receipt
 from omnirelay.ports import Clock, ReceiptSink
 
@@ -21,10 +26,18 @@ log = logging.getLogger(__name__)
 
 
 async def take_deliveries(
-    frames: Sequence[bytes], *, receipts: ReceiptSink, clock: Clock, connector: str
+    frames: Sequence[bytes],
+    *,
+    receipts: ReceiptSink,
+    clock: Clock,
+    connector: str,
+    issued: MutableMapping[str, datetime] | None = None,
 ) -> list[bytes]:
-    """Read `deliver_sm` frames, store their final receipts, return one `deliver_sm_resp` each."""
+    """Read `deliver_sm` frames, store their final receipts, return one `deliver_sm_resp` each.
+    `issued` (normalised id → submit time) loses the ids whose final receipt was stored."""
+    issued = issued if issued is not None else {}
     found: list[Receipt] = []
+    ids: list[str] = []
     acks: list[tuple[int, bool]] = []  # (sequence, carries a receipt to store)
     received_at = clock.now()
     for frame in frames:
@@ -66,7 +79,12 @@ async def take_deliveries(
             log.debug("connector %s: intermediate receipt %s for %s", connector, parsed.stat, parsed.ref)
             acks.append((sequence, False))
             continue
-        found.append(parsed.receipt)
+        found.append(
+            dataclasses.replace(
+                parsed.receipt, ref=scoped_ref(connector, parsed.ref), sent_after=issued.get(parsed.ref)
+            )
+        )
+        ids.append(parsed.ref)
         acks.append((sequence, True))
     stored_status = pdu.ESME_ROK
     if found:
@@ -79,6 +97,9 @@ async def take_deliveries(
                 len(found),
             )
             stored_status = pdu.ESME_RX_T_APPN
+        else:
+            for ref in ids:
+                issued.pop(ref, None)
     return [
         pdu.deliver_sm_resp(sequence, stored_status if carries_receipt else pdu.ESME_ROK)
         for sequence, carries_receipt in acks

@@ -13,7 +13,9 @@ Design (CHANNELS §2.6, SPEC D9):
 * `done_at` is the time we received the receipt (from the injected clock): SMSC dates carry no
   time zone. The raw dates, `stat`, `err` and `network_error_code` go to `Receipt.detail`.
 * `normalise_ref` is the one id normalisation, applied to `submit_sm_resp` ids (the refs we
-  return) and DLR ids alike: strip, lower case, strip leading zeros.
+  return) and DLR ids alike: strip, lower case, strip leading zeros. `scoped_ref` puts the
+  connector in front (`<connector>/<id>`): an SMSC id means something only on its own connector
+  (two SMSCs hand out the same ids), and connector names cannot hold a `/`.
 """
 
 from __future__ import annotations
@@ -105,6 +107,11 @@ def normalise_ref(message_id: str) -> str:
     """The SMSC message id as stored and matched: trimmed, lower case, without leading zeros."""
     cleaned = message_id.strip().strip("\x00").strip().lower()
     return cleaned.lstrip("0") or ("0" if cleaned else "")
+
+
+def scoped_ref(connector: str, normalised: str) -> str:
+    """The ref stored and matched for a normalised SMSC id given on `connector`."""
+    return f"{connector}/{normalised}"
 
 
 def is_receipt(esm_class: int) -> bool:

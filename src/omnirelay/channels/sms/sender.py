@@ -4,12 +4,18 @@ One `SmppSession` per configured connector; a destination goes to the connector 
 matching route prefix (an empty prefix is the default route; with one connector and no matching
 route, that connector). Text is encoded and split by `domain.sms_text` (GSM 7-bit unpacked or
 UCS-2, 8-bit-ref UDH concatenation); every part is its own `submit_sm` with
-`registered_delivery=1`, and all parts go out concurrently within the connector's window.
+`registered_delivery=1`, and all parts go out concurrently within the connector's window. The refs
+returned are the SMSC's ids scoped by connector (`receipt.scoped_ref`), as receipts name them.
 
 `submit_sm_resp` statuses (Kannel's classification, CHANNELS §2.2):
 
 * throttling, queue full, system error, temporary app error, wrong bind state, not bound,
-  timeouts and dropped connections → `ChannelUnavailable` (the dispatcher retries);
+  timeouts and dropped connections → `ChannelUnavailable` (the dispatcher retries, spending a try
+  of the message: a message answered with throttling backs off, so one the SMSC keeps throttling
+  cannot keep the bind paused; the sends held back by that pause spend none, see the session);
+* ESME_ROK whose body cannot be read → accepted (the SMSC has it; never resubmitted), without a
+  ref for that part: a message none of whose parts has a ref cannot be matched to a receipt and
+  ends at once as DELIVERED_TO_OPERATOR (2/2: the SMSC took it; no handset receipt can follow);
 * ESME_RINVDSTADR → REJECTED_DESTINATION (5/52), ESME_RINVSRCADR → REJECTED_SOURCE (5/11);
 * `generic_nack` and PDU-format statuses (RINVMSGLEN, RINVESMCLASS, TLV errors, bad schedule or
   expiry) → UNDELIVERABLE_REJECTED_OPERATOR (2/4) with EC_INVALID_PDU_FORMAT;
@@ -32,12 +38,13 @@ from datetime import timedelta
 
 from omnirelay.channels.sms import pdu
 from omnirelay.channels.sms.config import SmppConnectorConfig, SmsRoute
-from omnirelay.channels.sms.receipt import normalise_ref
+from omnirelay.channels.sms.receipt import normalise_ref, scoped_ref
 from omnirelay.channels.sms.session import THROTTLING, SmppSession, SubmitResponse
 from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
 from omnirelay.domain.messages import Channel, Outbound, SmsContent
 from omnirelay.domain.sms_text import TextTooLong, Ton, encode_sms, sender_address
 from omnirelay.domain.statuses import (
+    DELIVERED_TO_OPERATOR,
     EC_INVALID_DESTINATION_ADDRESS,
     EC_INVALID_PDU_FORMAT,
     EC_INVALID_SOURCE_ADDRESS,
@@ -281,34 +288,49 @@ class SmppSender:
                 await asyncio.gather(*(session.submit(b) for b in builders), return_exceptions=True)
             )
 
-        refs: list[str] = []
-        rejection: MessageRejected | None = None
-        unavailable: ChannelUnavailable | None = None
-        for result in results:
-            if isinstance(result, BaseException):
-                if not isinstance(result, ChannelUnavailable):
-                    raise result
-                unavailable = unavailable or result
-                continue
-            error = submit_error(result, session.name)
-            if isinstance(error, MessageRejected):
-                rejection = rejection or error
-            elif isinstance(error, ChannelUnavailable):
-                unavailable = unavailable or error
-            else:
-                if not result.message_id:
-                    log.warning("connector %s: submit_sm_resp without message_id", session.name)
-                refs.append(normalise_ref(result.message_id))
-        if rejection is not None:
-            if refs:
-                log.warning(
-                    "message %s: %d of %d parts accepted, another rejected (%s); reporting the rejection",
-                    outbound.message_id,
-                    len(refs),
-                    len(results),
-                    rejection.reason,
-                )
-            raise rejection
-        if unavailable is not None:
-            raise unavailable
+        refs, unreadable = _accepted_parts(results, session.name, outbound.message_id)
+        if unreadable and not refs:
+            # accepted, and no receipt can ever be matched: resubmitting would send it again
+            return Accepted(refs=(), status=DELIVERED_TO_OPERATOR, message_count=encoding.message_count)
         return Accepted(refs=tuple(refs), status=PENDING_ENROUTE, message_count=encoding.message_count)
+
+
+def _accepted_parts(
+    results: Sequence[SubmitResponse | BaseException], connector: str, message_id: str
+) -> tuple[list[str], int]:
+    """The refs of the parts accepted and how many were accepted without a readable id; raises the
+    rejection, else the unavailability, of any part."""
+    refs: list[str] = []
+    unreadable = 0
+    rejection: MessageRejected | None = None
+    unavailable: ChannelUnavailable | None = None
+    for result in results:
+        if isinstance(result, BaseException):
+            if not isinstance(result, ChannelUnavailable):
+                raise result
+            unavailable = unavailable or result
+            continue
+        error = submit_error(result, connector)
+        if isinstance(error, MessageRejected):
+            rejection = rejection or error
+        elif isinstance(error, ChannelUnavailable):
+            unavailable = unavailable or error
+        elif result.unreadable is not None:
+            unreadable += 1
+        else:
+            if not result.message_id:
+                log.warning("connector %s: submit_sm_resp without message_id", connector)
+            refs.append(scoped_ref(connector, normalise_ref(result.message_id)))
+    if rejection is not None:
+        if refs:
+            log.warning(
+                "message %s: %d of %d parts accepted, another rejected (%s); reporting the rejection",
+                message_id,
+                len(refs),
+                len(results),
+                rejection.reason,
+            )
+        raise rejection
+    if unavailable is not None:
+        raise unavailable
+    return refs, unreadable

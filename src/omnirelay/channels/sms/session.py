@@ -20,10 +20,20 @@ delivery is *at least once*: a timeout, or a connection that drops while submits
 can send the same SMS twice. The alternative (mark failed) would fail over messages that were in
 fact sent. Every in-flight submit of a dropped link fails with `ChannelUnavailable` at once.
 
+An `ESME_ROK` answer whose body cannot be read is *not* an unknown outcome: the SMSC took the
+message. The id is read leniently when it can be (a missing NUL), else the part is accepted
+without an id (`SubmitResponse.message_id` empty) and never resubmitted.
+
 Throttling answers (ESME_RTHROTTLED 0x58, ESME_RMSGQFUL 0x14) pause new submits on this connector
 for `throttle_pause_s` (Kannel sleeps 1 s); sends meanwhile get `ChannelUnavailable` with
-`retry_after_s`, so nothing is failed for being over the SMSC's rate. `throughput_per_s` is a
+`retry_after_s` and `paused`: a pause of the bind, not a failed try of each message behind it
+(the dispatcher retries them when the pause ends, their tries untouched). `throughput_per_s` is a
 token bucket in front of the window.
+
+SMSC message ids are unique only among one SMSC's live messages (many count from 1 again after a
+restart). The session remembers, for the ids it was given and has no final receipt for yet, when
+it submitted them (`ISSUED_KEPT` at most); a receipt for such an id carries that time as
+`Receipt.sent_after`, so that it is never matched to an earlier send that got the same id.
 
 Receipts (`deliver_sm`) are handled in batches by `delivery.take_deliveries`: stored through the
 `ReceiptSink` first, acknowledged after; see that module for the error rules.
@@ -38,10 +48,12 @@ import random
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from omnirelay.channels.sms import pdu
 from omnirelay.channels.sms.config import SmppConnectorConfig
 from omnirelay.channels.sms.delivery import take_deliveries
+from omnirelay.channels.sms.receipt import normalise_ref
 from omnirelay.channels.sms.throughput import TokenBucket
 from omnirelay.domain.errors import ChannelUnavailable
 from omnirelay.ports import Clock, ReceiptSink
@@ -53,6 +65,8 @@ THROTTLING = frozenset({pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL})
 NACKS_BEFORE_RECONNECT = 3
 RECEIPT_BATCH = 512  # deliver_sm handed to the sink in one record() call at most
 UNBIND_WAIT_MAX_S = 1.0
+ISSUED_KEPT = 100_000  # ids awaiting their final receipt remembered per connector (oldest forgotten)
+MAX_MESSAGE_ID = 65  # SMPP v3.4 §4.4.2: message_id is a C-Octet String of up to 65 octets
 
 PduBuilder = Callable[[int], bytes]
 Response = tuple[pdu.Header, bytes]
@@ -74,6 +88,7 @@ class SubmitResponse:
     message_id: str = ""
     generic_nack: bool = False
     retry_after_s: float | None = None  # set for throttling answers
+    unreadable: str | None = None  # ESME_ROK with a body we could not read: why (no message id)
 
 
 class _Link:
@@ -83,8 +98,10 @@ class _Link:
         self.reader = reader
         self.writer = writer
         self.pending: dict[int, asyncio.Future[Response]] = {}
+        self.submitted: dict[int, datetime] = {}  # submit_sm sequence → when it was written
         self.window = asyncio.Semaphore(window)
-        self.deliveries: asyncio.Queue[bytes] = asyncio.Queue()
+        # each deliver_sm with the requests outstanding when it was read (see `_receipt_loop`)
+        self.deliveries: asyncio.Queue[tuple[bytes, list[asyncio.Future[Response]]]] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
         self.finished = asyncio.Event()
         self.bound = False
@@ -122,6 +139,8 @@ class SmppSession:
         self._supervisor: asyncio.Task[None] | None = None
         self._paused_until_s = 0.0
         self.binds_attempted = 0
+        # normalised SMSC id → when we submitted the message that got it (insertion order: oldest first)
+        self.issued: dict[str, datetime] = {}
 
     @property
     def name(self) -> str:
@@ -198,6 +217,7 @@ class SmppSession:
             request = build(sequence)
             future: asyncio.Future[Response] = loop.create_future()
             link.pending[sequence] = future
+            link.submitted[sequence] = self._clock.now()
             link.write(request)
             try:
                 async with asyncio.timeout(timeout_s):
@@ -214,9 +234,26 @@ class SmppSession:
                 ) from None
             finally:
                 link.pending.pop(sequence, None)
+                link.submitted.pop(sequence, None)
         finally:
             link.window.release()
         return self._submit_response(link, header, frame)
+
+    def _remember(self, link: _Link, header: pdu.Header, frame: bytes) -> None:
+        """In the reader, as a `submit_sm_resp` comes: the id it gives and when its submit was
+        written go to `issued` before any receipt read after it is handled."""
+        submitted_at = link.submitted.pop(header.sequence, None)
+        if submitted_at is None or header.status != pdu.ESME_ROK:
+            return
+        message_id, _ = _message_id(frame)
+        if not message_id:
+            return
+        ref = normalise_ref(message_id)
+        issued = self.issued
+        issued.pop(ref, None)  # a reused id moves to the newest end
+        issued[ref] = submitted_at
+        if len(issued) > ISSUED_KEPT:
+            del issued[next(iter(issued))]
 
     def _usable_link(self) -> _Link:
         link = self._link
@@ -225,7 +262,9 @@ class SmppSession:
         remaining_s = self._paused_until_s - asyncio.get_running_loop().time()
         if remaining_s > 0:
             raise ChannelUnavailable(
-                reason=f"connector {self.name} paused after SMSC throttling", retry_after_s=remaining_s
+                reason=f"connector {self.name} paused after SMSC throttling",
+                retry_after_s=remaining_s,
+                paused=True,
             )
         return link
 
@@ -234,13 +273,24 @@ class SmppSession:
             return SubmitResponse(status=header.status, generic_nack=True)
         status = header.status
         if status == pdu.ESME_ROK:
-            try:
-                message_id = pdu.decode_message_id(frame)
-            except pdu.PduDecodeError as exc:
-                raise ChannelUnavailable(
-                    reason=f"connector {self.name}: unreadable submit_sm_resp ({exc.reason}); outcome unknown"
-                ) from exc
-            return SubmitResponse(status=status, message_id=message_id)
+            if header.command_id != pdu.SUBMIT_SM_RESP:  # not an answer to the submit at all
+                try:
+                    pdu.decode_message_id(frame)
+                except pdu.PduDecodeError as exc:
+                    why = f"unreadable submit_sm_resp ({exc.reason}); outcome unknown"
+                    raise ChannelUnavailable(reason=f"connector {self.name}: {why}") from exc
+            message_id, unreadable = _message_id(frame)
+            if unreadable is None:
+                return SubmitResponse(status=status, message_id=message_id)
+            if message_id:
+                log.warning("connector %s: submit_sm_resp message_id read despite %s", self.name, unreadable)
+                return SubmitResponse(status=status, message_id=message_id)
+            log.warning(
+                "connector %s: submit_sm_resp ESME_ROK with an unreadable body (%s): accepted without an id",
+                self.name,
+                unreadable,
+            )
+            return SubmitResponse(status=status, unreadable=unreadable)
         if status in THROTTLING:
             pause_s = self.config.throttle_pause_s
             now_s = asyncio.get_running_loop().time()
@@ -433,11 +483,13 @@ class SmppSession:
                             break
                     else:
                         link.nacks_in_row = 0
+                        if command_id == pdu.SUBMIT_SM_RESP:
+                            self._remember(link, header, frame)
                     future = link.pending.pop(header.sequence, None)
                     if future is not None and not future.done():
                         future.set_result((header, frame))
                 elif command_id == pdu.DELIVER_SM:
-                    link.deliveries.put_nowait(frame)
+                    link.deliveries.put_nowait((frame, [f for f in link.pending.values() if not f.done()]))
                 elif command_id == pdu.ENQUIRE_LINK:
                     link.write(pdu.enquire_link_resp(header.sequence))
                 elif command_id == pdu.UNBIND:
@@ -476,12 +528,23 @@ class SmppSession:
 
     async def _receipt_loop(self, link: _Link) -> None:
         while True:
-            frames = [await link.deliveries.get()]
-            while len(frames) < RECEIPT_BATCH and not link.deliveries.empty():
-                frames.append(link.deliveries.get_nowait())
+            batch = [await link.deliveries.get()]
+            while len(batch) < RECEIPT_BATCH and not link.deliveries.empty():
+                batch.append(link.deliveries.get_nowait())
+            frames = [frame for frame, _ in batch]
+            # An SMSC may send a receipt before the submit_sm_resp that gives its id. Wait for the
+            # answers outstanding when the receipts were read (bounded by the response timeout):
+            # then `issued` knows the ids they gave, and the receipts get their `sent_after`.
+            outstanding = {f for _, futures in batch for f in futures if not f.done()}
+            if outstanding:
+                await asyncio.wait(outstanding, timeout=self.config.response_timeout_s)
             try:
                 responses = await take_deliveries(
-                    frames, receipts=self._receipts, clock=self._clock, connector=self.name
+                    frames,
+                    receipts=self._receipts,
+                    clock=self._clock,
+                    connector=self.name,
+                    issued=self.issued,
                 )
             except Exception:  # top of the receipts task: leave them unacknowledged, the SMSC redelivers
                 log.exception("connector %s: failed to handle %d deliver_sm", self.name, len(frames))
@@ -505,3 +568,16 @@ def _safe_system_id(frame: bytes) -> str:
         return pdu.decode_system_id(frame)
     except pdu.PduDecodeError:
         return "?"
+
+
+def _message_id(frame: bytes) -> tuple[str, str | None]:
+    """The id of an ESME_ROK `submit_sm_resp`, and why its body could not be read (None when it
+    could). An unreadable body still gives the id when it is one printable string of at most 65
+    octets (no NUL, or something after it that is no TLV: common SMSC bugs), else ""."""
+    try:
+        return pdu.decode_message_id(frame), None
+    except pdu.PduDecodeError as exc:
+        candidate = frame[pdu.HEADER_LENGTH :].split(b"\0", 1)[0]
+        if 0 < len(candidate) <= MAX_MESSAGE_ID and candidate.isascii() and candidate.decode().isprintable():
+            return candidate.decode(), exc.reason
+        return "", exc.reason

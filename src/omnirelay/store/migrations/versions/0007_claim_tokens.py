@@ -1,7 +1,7 @@
 """messages.claims, reports.push_token, forwards.lease_token: claims with fencing tokens
 
-Revision ID: 0009
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 16:00:00.000000
 
 Every claim of an outbox row now takes a fresh token that the write of its outcome must present
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
