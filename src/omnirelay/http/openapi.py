@@ -122,7 +122,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         description="Signed by Meta: a missing or wrong X-Hub-Signature-256 is 403 and nothing is processed.",
     ),
     # OMNI
-    ("POST", "/omni/1/scenarios"): Op("Create a scenario", body=t.ScenarioIn, ok=t.ScenarioOut),
+    ("POST", "/omni/1/scenarios"): Op("Create a scenario", body=t.ScenarioCreate, ok=t.ScenarioOut),
     ("GET", "/omni/1/scenarios"): Op("List scenarios", ok=t.ScenariosOut, query=p.ScenariosQuery),
     ("GET", "/omni/1/scenarios/{key}"): Op("Get a scenario", ok=t.ScenarioOut),
     ("PUT", "/omni/1/scenarios/{key}"): Op("Update a scenario", body=t.ScenarioIn, ok=t.ScenarioOut),
