@@ -4,6 +4,7 @@ sandbox from its console script (the container's entry point), /docs assets incl
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.e2e.conftest import BASIC, free_port
 
@@ -110,6 +112,11 @@ def test_the_wheel_installs_and_serves(tmp_path: Path):
             (message_id, "DELIVERED_TO_HANDSET")
         ]
         assert httpx.get(f"{base}/docs/swagger-ui.css", timeout=10).status_code == 200
+        # The image's health check, as the Dockerfile runs it, in the installed environment
+        check = subprocess.run(
+            healthcheck(python), env={**env, "OMNIRELAY_PORT": str(port)}, capture_output=True, check=False
+        )
+        assert check.returncode == 0, check.stderr
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGINT)
@@ -118,3 +125,43 @@ def test_the_wheel_installs_and_serves(tmp_path: Path):
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.communicate()
+    stopped = subprocess.run(
+        healthcheck(python), env={**env, "OMNIRELAY_PORT": str(port)}, capture_output=True, check=False
+    )
+    assert stopped.returncode != 0  # the check fails when nothing answers
+
+
+def dockerfile() -> dict[str, str]:
+    """The Dockerfile's last stage, instruction -> arguments (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    last = text[text.rindex("\nFROM ") :]
+    out: dict[str, str] = {}
+    for line in last.splitlines():
+        if line.strip() and not line.startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            out[word] = rest.strip()
+    return out
+
+
+def healthcheck(python: Path) -> list[str]:
+    """The HEALTHCHECK's command (exec form), with the venv's python for the image's."""
+    command = json.loads(dockerfile()["HEALTHCHECK"].split(" CMD ", 1)[1])
+    assert command[0] == "python"
+    return [str(python), *command[1:]]
+
+
+def test_the_image_runs_the_wheels_entry_point_as_a_non_root_user():
+    # No Docker engine on the project's machines (README): what the image would run is checked here.
+    image = dockerfile()
+    assert json.loads(image["ENTRYPOINT"]) == ["omnirelay"] and json.loads(image["CMD"]) == ["serve"]
+    assert image["USER"] == "omnirelay" and "useradd --system" in image["RUN"]
+    assert "/dist/omnirelay-*.whl" in image["RUN"]
+    assert "/health" in image["HEALTHCHECK"]
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    gateways = [s for name, s in services.items() if name.startswith("gateway")]
+    assert len(gateways) == 2 and services["db"]["image"].startswith("postgres")
+    urls = {g["environment"]["OMNIRELAY_DATABASE_URL"] for g in gateways}
+    assert len(urls) == 1 and "@db:5432/" in urls.pop()
+    assert len({g["environment"]["OMNIRELAY_NODE_ID"] for g in gateways}) == 2
+    assert {g["ports"][0] for g in gateways} == {"8080:8080", "8081:8080"}
