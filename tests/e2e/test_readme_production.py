@@ -4,6 +4,7 @@ the PostgreSQL URL. From nothing to a delivered SMS and its report."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import RunningServer, free_port
 from tests.unit.test_openapi import check_request, load
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -96,3 +97,21 @@ def test_production_in_five_steps_as_written(tmp_path: Path):
     (result,) = report["results"]
     assert result["messageId"] == message["messageId"]
     assert (result["channel"], result["status"]["name"]) == ("SMS", "DELIVERED_TO_HANDSET")
+
+
+async def test_the_messenger_example_waits_for_its_report(server: RunningServer):
+    """The "60 seconds" section's Messenger example, against a sandbox server: its loop waits for
+    the delivery webhook, then prints the report (reading at once gave {"results":[]})."""
+    first = readme_block("## 60 seconds")
+    setup = "\n".join(line for line in first.splitlines() if line.startswith(("AUTH=", "API=")))
+    setup = replaced(setup, "API=http://127.0.0.1:8080", f"API={server.base_url}")
+    messenger = readme_block("The Messenger examples of the documentation")
+    shell = await asyncio.create_subprocess_exec(
+        "bash", "-c", f"set -euo pipefail\n{setup}\n{messenger}\n", stdout=subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(shell.communicate(), timeout=60)
+    assert shell.returncode == 0
+    sent, report = answers(out.decode())
+    (result,) = report["results"]
+    assert result["messageId"] == sent["messageId"]
+    assert result["status"]["name"] == "DELIVERED_TO_HANDSET"
