@@ -57,6 +57,16 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
+def _managed() -> Settings:
+    """The settings of the commands that manage data (accounts, connectors, routes, prices, db):
+    production's database unless OMNIRELAY_SANDBOX=true says the sandbox's. What an operator
+    configures is meant for the server that serves it; the sandbox provisions its own data."""
+    settings = _settings()
+    if "sandbox" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"sandbox": False})
+    return settings
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     import asyncio
 
@@ -175,7 +185,7 @@ def _operate(action: Callable[[Gateway], Awaitable[T]]) -> T:
     from omnirelay.domain.errors import RequestError
 
     async def run() -> T:
-        gateway = Gateway(_settings())
+        gateway = Gateway(_managed())
         await gateway.open_storage()
         try:
             return await action(gateway)
