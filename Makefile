@@ -3,14 +3,21 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY_SOURCES := src tests bench
 
-.PHONY: run test check lint typecheck imports pytest bench fmt
+.PHONY: run test check lint typecheck imports pytest bench fmt venv wheel
+# Bytecode compiled once at install: otherwise a process that may not write it (a read-only tree,
+# PYTHONDONTWRITEBYTECODE) compiles every module at each start (~3 s for `omnirelay routes list`).
+SYNC := sync --frozen --quiet --compile-bytecode
 
-run: $(UV)  ## start the gateway in sandbox mode on SQLite (http://127.0.0.1:8080)
-	$(UV) sync --frozen --quiet
-	$(UV) run omnirelay serve
+run: venv  ## start the gateway in sandbox mode on SQLite (http://127.0.0.1:8080)
+	.venv/bin/omnirelay serve
 
-test: $(UV)  ## the whole test suite with every check, as CI runs it
-	$(UV) sync --frozen --quiet
+venv: $(UV)  ## the locked environment in .venv, with the CLI as .venv/bin/omnirelay
+	$(UV) $(SYNC)
+
+wheel: $(UV)  ## dist/omnirelay-<version>-py3-none-any.whl, with the `omnirelay` console script
+	$(UV) build --wheel --out-dir dist
+
+test: venv  ## the whole test suite with every check, as CI runs it
 	$(MAKE) --no-print-directory check pytest
 
 check: lint typecheck imports
@@ -32,8 +39,7 @@ fmt:
 	$(UV) run ruff format $(PY_SOURCES)
 	$(UV) run ruff check --fix $(PY_SOURCES)
 
-bench: $(UV)  ## benchmarks; prints a table (see bench/README.md)
-	$(UV) sync --frozen --quiet
+bench: venv  ## benchmarks; prints a table (see bench/README.md)
 	$(UV) run python -m bench
 
 # No uv on this machine: bootstrap it into .tools with the Python that is here (3.11+).

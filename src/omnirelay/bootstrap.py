@@ -35,7 +35,7 @@ from omnirelay.metrics import PrometheusMetrics
 from omnirelay.ports import ChannelSender, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
-from omnirelay.services.accounts import Authenticator, hash_password
+from omnirelay.services.accounts import Authenticator, hash_password, verify_password
 from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.echoes import EchoReconciler
@@ -74,6 +74,14 @@ log = logging.getLogger(__name__)
 
 class RefusedToStart(RuntimeError):
     """The settings are unsafe for the requested mode (SPEC D11: production with a default token)."""
+
+
+SANDBOX_LOGIN_PROBLEM = (
+    f"the database holds the sandbox's demo account {sandbox.USERNAME}, whose password is public; "
+    "production needs a database of its own (OMNIRELAY_DATABASE_URL, or the default SQLite file, "
+    "omnirelay.sqlite3 in OMNIRELAY_DATA_DIR, which the sandbox no longer uses: move an old one "
+    "away)"
+)
 
 
 @dataclass
@@ -123,6 +131,9 @@ class Gateway:
         if problems:
             raise RefusedToStart("refusing to start in production mode: " + "; ".join(problems))
         await self.open_storage()
+        if not s.sandbox and await self.sandbox_login_present():
+            await self.stop()
+            raise RefusedToStart("refusing to start in production mode: " + SANDBOX_LOGIN_PROBLEM)
         assert self.prices is not None and self.engine is not None and self.writer is not None
         await self.prices.load()
         if not s.sandbox:  # production: the stored connectors drive the SMS sender, changes apply live
@@ -224,6 +235,12 @@ class Gateway:
         sup.spawn("notifier", self.notifier.run, self.notifier)
         sup.spawn("dispatcher", self.dispatcher.run, self.dispatcher)  # last started, first stopped
         log.info("omnirelay started (node %s)", owner)
+
+    async def sandbox_login_present(self) -> bool:
+        """Whether the database holds the sandbox's account with its public password (after open_storage)."""
+        assert self.accounts is not None
+        found = await self.accounts.account_by_username(sandbox.USERNAME)
+        return found is not None and verify_password(sandbox.PASSWORD, found[1])
 
     async def provision_sandbox(self) -> None:
         """SPEC D11: the demo data that lets every documented example run verbatim."""

@@ -1,25 +1,31 @@
-"""The `omnirelay` command: serve, config, db, accounts, sandbox."""
+"""The `omnirelay` command: serve, config, db, accounts, sandbox.
+
+Imports are lazy: `omnirelay --help` and the commands that do not serve load what they use only
+(tests/e2e/test_cli_startup.py). Output is plain text, never wrapped to the terminal's width, so
+that what is meant to be copied (an API key, the database URL) copies whole.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from omnirelay.config import Settings
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from omnirelay.bootstrap import Gateway
+    from omnirelay.config import Settings
     from omnirelay.services.connectors import SmsConnectors
     from omnirelay.services.prices import PriceBook
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="omnirelay messaging gateway")
+# rich_markup_mode=None: Click's plain help (Typer's rich panels show "<bool>" beside every flag and
+# cost the import of rich on every start).
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="omnirelay messaging gateway"
+)
 config_app = typer.Typer(no_args_is_help=True, help="Effective settings")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema")
 accounts_app = typer.Typer(no_args_is_help=True, help="Accounts and API keys")
@@ -28,12 +34,43 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(sandbox_app, name="sandbox")
-console = Console()
-errors = Console(stderr=True)
+
+
+def say(line: str) -> None:
+    typer.echo(line)
+
+
+def complain(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def show(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns on stdout, as wide as their content (never folded to the terminal's width)."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _settings(**overrides: object) -> Settings:
+    from omnirelay.config import Settings
+
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _managed() -> Settings:
+    """The settings of the commands that manage data (accounts, connectors, routes, prices, db):
+    production's database unless OMNIRELAY_SANDBOX=true says the sandbox's. What an operator
+    configures is meant for the server that serves it; the sandbox provisions its own data."""
+    settings = _settings()
+    if "sandbox" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"sandbox": False})
+    return settings
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
+    return asyncio.run(coroutine)
 
 
 @app.command()
@@ -45,13 +82,26 @@ def serve(
 ) -> None:
     """Start the gateway (sandbox mode on SQLite unless configured otherwise)."""
     from omnirelay import logs
-    from omnirelay.bootstrap import build_app, run_server
+    from omnirelay.bootstrap import SANDBOX_LOGIN_PROBLEM, Gateway, build_app, run_server
 
     settings = _settings(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
     problems = [] if settings.sandbox else settings.production_problems()
+    if not problems and not settings.sandbox:
+        # Checked here too (`Gateway.start` refuses as well) so that the refusal is one line, not
+        # a traceback from the server's start-up.
+        async def sandbox_login() -> bool:
+            gateway = Gateway(settings)
+            await gateway.open_storage()
+            try:
+                return await gateway.sandbox_login_present()
+            finally:
+                await gateway.stop()
+
+        if _run(sandbox_login()):
+            problems = [SANDBOX_LOGIN_PROBLEM]
     if problems:  # SPEC D11: production refuses default secrets
         for problem in problems:
-            errors.print(f"refusing to start in production mode: {problem}")
+            complain(f"refusing to start in production mode: {problem}")
         raise typer.Exit(2)
     logs.configure(settings.log_level, settings.log_json)
     run_server(build_app(settings), settings.host, settings.port, grace_s=settings.shutdown_grace_s)
@@ -59,74 +109,63 @@ def serve(
 
 @config_app.command("show")
 def config_show() -> None:
-    """Print the effective settings, secrets masked."""
-    table = Table("setting", "value")
-    for key, value in _settings().masked().items():
-        table.add_row(key, str(value))
-    console.print(table)
+    """Print the effective settings, secrets masked (one `name = value` a line, never cut)."""
+    settings = _settings().masked()
+    width = max(len(key) for key in settings)
+    for key, value in settings.items():
+        say(f"{key.ljust(width)} = {value}")
 
 
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply schema migrations."""
-    from omnirelay.bootstrap import Gateway
+    _operate(lambda _gateway: _done())
+    say("schema up to date")
 
-    async def run() -> None:
-        gateway = Gateway(_settings())
-        await gateway.open_storage()
-        await gateway.stop()
 
-    asyncio.run(run())
-    console.print("schema up to date")
+async def _done() -> None:
+    return None
 
 
 @accounts_app.command("create")
 def accounts_create(
     username: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="at least 12 characters"),
+    ],
 ) -> None:
-    """Create an account."""
-    from omnirelay.bootstrap import Gateway
-    from omnirelay.services.accounts import hash_password
+    """Create an account (its password is stored as a scrypt hash)."""
+    from omnirelay.services.accounts import new_password_hash
 
-    async def run() -> int:
-        gateway = Gateway(_settings())
-        await gateway.open_storage()
-        try:
-            assert gateway.accounts is not None
-            return await gateway.accounts.create_account(
-                username, hash_password(password), gateway.clock.now()
-            )
-        finally:
-            await gateway.stop()
+    async def create(gateway: Gateway) -> int:
+        assert gateway.accounts is not None
+        return await gateway.accounts.create_account(
+            username, new_password_hash(password), gateway.clock.now()
+        )
 
-    console.print(f"account {username} created (id {asyncio.run(run())})")
+    say(f"account {username} created (id {_operate(create)})")
 
 
 @accounts_app.command("api-key")
 def accounts_api_key(
     username: str, name: Annotated[str, typer.Option(help="a label for the key")] = "default"
 ) -> None:
-    """Create an API key for an account; it is shown once and stored only as a digest."""
-    from omnirelay.bootstrap import Gateway
+    """Create an API key for an account and print its Authorization header (one line, shown once;
+    only a digest is stored)."""
+    from omnirelay.domain.errors import NotFound
     from omnirelay.services.accounts import digest, new_api_key
 
-    async def run() -> str:
-        gateway = Gateway(_settings())
-        await gateway.open_storage()
-        try:
-            assert gateway.accounts is not None
-            found = await gateway.accounts.account_by_username(username)
-            if found is None:
-                raise typer.BadParameter(f"no account {username}")
-            key = new_api_key()
-            await gateway.accounts.add_api_key(found[0], name, digest(key), gateway.clock.now())
-            return key
-        finally:
-            await gateway.stop()
+    async def create(gateway: Gateway) -> str:
+        assert gateway.accounts is not None
+        found = await gateway.accounts.account_by_username(username)
+        if found is None:
+            raise NotFound(f"no account {username}")
+        key = new_api_key()
+        await gateway.accounts.add_api_key(found[0], name, digest(key), gateway.clock.now())
+        return key
 
-    key = asyncio.run(run())
-    console.print(f"Authorization: App {key}")
+    say(f"Authorization: App {_operate(create)}")
 
 
 # --- operator data: SMPP connectors, SMS routes, prices (SPEC D9, D10) --------------------------
@@ -139,8 +178,6 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(routes_app, name="routes")
 app.add_typer(prices_app, name="prices")
 
-T = TypeVar("T")
-
 
 def _operate(action: Callable[[Gateway], Awaitable[T]]) -> T:
     """Run `action` against the configured database; request errors exit 1 with their message."""
@@ -148,7 +185,7 @@ def _operate(action: Callable[[Gateway], Awaitable[T]]) -> T:
     from omnirelay.domain.errors import RequestError
 
     async def run() -> T:
-        gateway = Gateway(_settings())
+        gateway = Gateway(_managed())
         await gateway.open_storage()
         try:
             return await action(gateway)
@@ -156,9 +193,9 @@ def _operate(action: Callable[[Gateway], Awaitable[T]]) -> T:
             await gateway.stop()
 
     try:
-        return asyncio.run(run())
+        return _run(run())
     except RequestError as exc:
-        errors.print(f"error: {exc.message}")
+        complain(f"error: {exc.message}")
         raise typer.Exit(1) from None
 
 
@@ -206,16 +243,16 @@ def connectors_add(  # noqa: PLR0917 - a Typer command takes its options as para
         dest_addr_npi=dest_npi,
     )
     _operate(lambda gw: _sms(gw).add(connector))
-    console.print(f"connector {name} added")
+    say(f"connector {name} added")
 
 
 @connectors_app.command("list")
 def connectors_list() -> None:
     """List connectors (passwords masked)."""
     found = _operate(lambda gw: _sms(gw).list_connectors())
-    table = Table("name", "host", "port", "system_id", "password", "tls", "throughput/s", "window")
-    for c in found:
-        table.add_row(
+    header = ("name", "host", "port", "system_id", "password", "tls", "throughput/s", "window")
+    rows = [
+        (
             c.name,
             c.host,
             str(c.port),
@@ -225,37 +262,37 @@ def connectors_list() -> None:
             f"{c.throughput_per_s:g}",
             str(c.window),
         )
-    console.print(table)
+        for c in found
+    ]
+    show(header, rows)
 
 
 @connectors_app.command("remove")
 def connectors_remove(name: str) -> None:
     """Remove a connector (routes that name it must be removed first)."""
     _operate(lambda gw: _sms(gw).remove(name))
-    console.print(f"connector {name} removed")
+    say(f"connector {name} removed")
 
 
 @routes_app.command("add")
 def routes_add(prefix: str, connector: str) -> None:
     """Send destinations starting with PREFIX (digits; `default` for all others) to CONNECTOR."""
     route = _operate(lambda gw: _sms(gw).set_route(prefix, connector))
-    console.print(f"route {route.prefix or 'default'} -> {route.connector}")
+    say(f"route {route.prefix or 'default'} -> {route.connector}")
 
 
 @routes_app.command("list")
 def routes_list() -> None:
     """List routes (the longest matching prefix wins)."""
-    table = Table("prefix", "connector")
-    for route in _operate(lambda gw: _sms(gw).routes()):
-        table.add_row(route.prefix or "default", route.connector)
-    console.print(table)
+    found = _operate(lambda gw: _sms(gw).routes())
+    show(("prefix", "connector"), [(route.prefix or "default", route.connector) for route in found])
 
 
 @routes_app.command("remove")
 def routes_remove(prefix: str) -> None:
     """Remove the route for PREFIX (`default` for the default route)."""
     _operate(lambda gw: _sms(gw).remove_route(prefix))
-    console.print(f"route {prefix} removed")
+    say(f"route {prefix} removed")
 
 
 def _price_book(gateway: Gateway) -> PriceBook:
@@ -272,18 +309,17 @@ def prices_set(
 ) -> None:
     """Set the price per message of CHANNEL (for one country, or the default)."""
     saved = _operate(lambda gw: _price_book(gw).set(channel, country, price, currency))
-    console.print(
-        f"{saved.channel} {saved.country or 'default'}: {saved.price_per_message:g} {saved.currency}"
-    )
+    say(f"{saved.channel} {saved.country or 'default'}: {saved.price_per_message:g} {saved.currency}")
 
 
 @prices_app.command("list")
 def prices_list() -> None:
     """List the price list."""
-    table = Table("channel", "country", "price per message", "currency")
-    for p in _operate(lambda gw: _price_book(gw).list_prices()):
-        table.add_row(p.channel, p.country or "default", f"{p.price_per_message:g}", p.currency)
-    console.print(table)
+    found = _operate(lambda gw: _price_book(gw).list_prices())
+    show(
+        ("channel", "country", "price per message", "currency"),
+        [(p.channel, p.country or "default", f"{p.price_per_message:g}", p.currency) for p in found],
+    )
 
 
 @prices_app.command("remove")
@@ -293,7 +329,7 @@ def prices_remove(
 ) -> None:
     """Remove a price (messages then cost the channel default, or 0 EUR)."""
     _operate(lambda gw: _price_book(gw).delete(channel, country))
-    console.print(f"price {channel} {country or 'default'} removed")
+    say(f"price {channel} {country or 'default'} removed")
 
 
 # --- simulators, standalone ----------------------------------------------------------------------
@@ -317,15 +353,15 @@ def sandbox_smsc(  # noqa: PLR0917 - a Typer command takes its options as parame
     ] = False,
 ) -> None:
     """Run the SMSC simulator (SMPP v3.4 server with the sandbox rules) until interrupted."""
+    import contextlib
+
     from omnirelay import logs
     from omnirelay.sandbox.smsc import MessageIds, run_smsc
 
     logs.configure("INFO", False)
     ids = MessageIds.RANDOM if random_ids else MessageIds.SEQUENTIAL
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run_smsc(host, port, system_id, password, receipt_delay_s=receipt_delay_s, message_ids=ids)
-        )
+        _run(run_smsc(host, port, system_id, password, receipt_delay_s=receipt_delay_s, message_ids=ids))
 
 
 @sandbox_app.command("graph")
@@ -349,6 +385,8 @@ def sandbox_graph(
 ) -> None:
     """Run the Graph API simulator with the sandbox pages and user (and `--pages` more) until
     interrupted."""
+    import contextlib
+
     from omnirelay import logs
     from omnirelay import sandbox_data as demo
     from omnirelay.sandbox.graph import SimulatedPage, SimulatedUser, numbered_pages, numbered_user, run_graph
@@ -362,7 +400,7 @@ def sandbox_graph(
     simulated += numbered_pages(pages)
     users = [SimulatedUser(demo.PAGE_ID, demo.PSID)] + [numbered_user(i) for i in range(pages)]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_graph(host, port, pages=simulated, users=users))
+        _run(run_graph(host, port, pages=simulated, users=users))
 
 
 def main() -> None:

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_OPERATOR_TOKEN = "sandbox-operator-token"  # noqa: S105 - the sandbox's public default
 MIN_OPERATOR_TOKEN = 16
+SANDBOX_SQLITE = "sandbox.sqlite3"
+PRODUCTION_SQLITE = "omnirelay.sqlite3"
 
 
 class Settings(BaseSettings):
@@ -22,7 +24,9 @@ class Settings(BaseSettings):
     port: int = 8080
     data_dir: Path = Path("./data")
     database_url: SecretStr | None = Field(
-        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir"
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in data_dir, sandbox.sqlite3 in sandbox mode "
+        "and omnirelay.sqlite3 in production",
     )
     sandbox: bool = Field(default=True, description="run the channel simulators and provision demo data")
     operator_token: SecretStr = SecretStr(DEFAULT_OPERATOR_TOKEN)
@@ -88,7 +92,10 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'omnirelay.sqlite3').resolve()}"
+        # The sandbox's demo data (a public login) never lands in the file production serves
+        # (docs/decisions/0009-newcomer-and-packaging.md).
+        name = SANDBOX_SQLITE if self.sandbox else PRODUCTION_SQLITE
+        return f"sqlite+aiosqlite:///{(self.data_dir / name).resolve()}"
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with every secret masked, for `omnirelay config show`."""

@@ -43,7 +43,7 @@ def run(data_dir: Path, *args: str) -> Result:
 
 
 async def stored(data_dir: Path) -> tuple[list[object], list[object], list[Price]]:
-    gateway = Gateway(Settings(data_dir=data_dir))
+    gateway = Gateway(Settings(data_dir=data_dir, sandbox=False))  # where the CLI writes
     await gateway.open_storage()
     try:
         assert gateway.connectors is not None and gateway.prices is not None

@@ -10,12 +10,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from omnirelay.domain.errors import OmnirelayError
-from omnirelay.http import admin, errors, facebook, logs, messenger, omni, openapi, sends
+from omnirelay.http import admin, docs, errors, facebook, logs, messenger, omni, openapi, sends
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
 from omnirelay.http.types import HealthOut, ReadyOut, SessionIn, SessionOut
@@ -56,10 +56,6 @@ async def openapi_json(request: Request) -> Response:
     if doc is None:
         doc = request.app.state.openapi = openapi.document(request.app.routes)
     return Response(doc, media_type="application/json")
-
-
-async def docs(_request: Request) -> Response:
-    return HTMLResponse(openapi.DOCS_HTML)
 
 
 def counted(endpoint: Endpoint, count: Callable[[int], None]) -> Endpoint:
@@ -129,7 +125,7 @@ def create_app(
         Route("/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        *docs.routes(),
         Route("/auth/1/session", open_session, methods=["POST"]),
         Route("/auth/1/session", close_session, methods=["DELETE"]),
         *facebook.routes(),

@@ -56,6 +56,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/metrics"): Op("Prometheus metrics", auth="none", ok=str, media=METRICS_MEDIA),
     ("GET", "/openapi.json"): Op("This OpenAPI document", auth="none", ok=dict[str, Any]),
     ("GET", "/docs"): Op("The OpenAPI document, browsable", auth="none", ok=str, media="text/html"),
+    ("GET", "/docs/swagger-ui-bundle.js"): Op(
+        "Swagger UI's script, for /docs", auth="none", ok=str, media="text/javascript"
+    ),
+    ("GET", "/docs/swagger-ui.css"): Op(
+        "Swagger UI's stylesheet, for /docs", auth="none", ok=str, media="text/css"
+    ),
     # sessions
     ("POST", "/auth/1/session"): Op(
         "Open an IBSSO session (1 h idle expiry)",
@@ -122,7 +128,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         description="Signed by Meta: a missing or wrong X-Hub-Signature-256 is 403 and nothing is processed.",
     ),
     # OMNI
-    ("POST", "/omni/1/scenarios"): Op("Create a scenario", body=t.ScenarioIn, ok=t.ScenarioOut),
+    ("POST", "/omni/1/scenarios"): Op("Create a scenario", body=t.ScenarioCreate, ok=t.ScenarioOut),
     ("GET", "/omni/1/scenarios"): Op("List scenarios", ok=t.ScenariosOut, query=p.ScenariosQuery),
     ("GET", "/omni/1/scenarios/{key}"): Op("Get a scenario", ok=t.ScenarioOut),
     ("PUT", "/omni/1/scenarios/{key}"): Op("Update a scenario", body=t.ScenarioIn, ok=t.ScenarioOut),
@@ -379,14 +385,3 @@ def document(routes: Sequence[BaseRoute]) -> bytes:
         },
     }
     return msgspec.json.encode(out)
-
-
-DOCS_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>omnirelay API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<noscript>The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-</body></html>
-"""

@@ -162,6 +162,31 @@ class ScenarioIn(Struct):
     defaultScenario: bool | None = None
 
 
+# What POST /omni/1/scenarios requires, as its OpenAPI schema shows it; ScenarioIn decodes the body
+# (shared with PUT, where every field is optional) so that what is missing gets the API's 400.
+class ScenarioStepCreate(Struct):
+    from_: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="SMS: the sender (alphanumeric or a number); FACEBOOK: the key of one of the "
+            "account's Facebook applications",
+        ),
+    ] = field(name="from")
+    channel: Annotated[Literal["FACEBOOK", "SMS"], Meta(description="the channel of this step")]
+
+
+class ScenarioCreate(Struct):
+    name: Annotated[str, Meta(min_length=1)]
+    flow: Annotated[
+        list[ScenarioStepCreate],
+        Meta(min_length=1, description="the channels in order: each step is tried when the one before fails"),
+    ]
+    default: Annotated[
+        bool, Meta(description="the account's default scenario: the one a send without scenarioKey uses")
+    ] = False
+
+
 class StepOut(Struct):
     from_: str = field(name="from")
     channel: str

@@ -195,6 +195,26 @@ def _digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
 
+_SERVE_TASK = "graph-simulator"
+
+
+class _NotTheGatewaysServer(logging.Filter):
+    """uvicorn logs its start and stop to `uvicorn.error` whoever runs it: in the sandbox those lines
+    of the simulator's embedded server read as the gateway's own, printed twice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            return True
+        return task is None or task.get_name() != _SERVE_TASK
+
+
+logging.getLogger("uvicorn.error").addFilter(_NotTheGatewaysServer())
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn without its signal handlers: the host process (pytest, omnirelay) owns signals."""
 
@@ -297,7 +317,7 @@ class GraphSimulator:
             )
             self._server = _EmbeddedServer(config)
             self._wake = asyncio.Event()
-            self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
+            self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]), name=_SERVE_TASK)
             while not self._server.started:
                 if self._serve_task.done():
                     self._serve_task.result()  # raises what stopped it

@@ -16,17 +16,29 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from omnirelay.domain.errors import Unauthorized
+from omnirelay.domain.errors import Unauthorized, ValidationFailed
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import AccountStore, Clock
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+# OWASP ASVS 4.0 V2.1.1 and V2.1.2: at least 12 characters, up to at least 64 allowed; the cap
+# keeps one login from costing a scrypt of megabytes (docs/decisions/0009-newcomer-and-packaging.md).
+MIN_PASSWORD, MAX_PASSWORD = 12, 128
 
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
     return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def new_password_hash(password: str) -> str:
+    """The stored form of a password an operator chooses for an account, or `ValidationFailed`."""
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(field="password", problem=f"must be at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed(field="password", problem=f"must be at most {MAX_PASSWORD} characters")
+    return hash_password(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
