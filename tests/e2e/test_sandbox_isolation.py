@@ -115,4 +115,4 @@ async def test_the_gateway_refuses_it_too(tmp_path: Path):
     production = Gateway(Settings(database_url=url, sandbox=False, operator_token=SecretStr(TOKEN)))
     with pytest.raises(RefusedToStart, match="demo account Aladdin"):
         await production.start()
-    assert production.tasks == []
+    assert production.supervisor.names() == []  # nothing was left running
