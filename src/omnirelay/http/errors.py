@@ -115,6 +115,12 @@ def internal_error() -> Response:
 
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+# msgspec's length bounds, in the words the routes use for the same rules
+_LENGTH = (
+    (re.compile(r"Expected `(array|object)` of length >= 1$"), "must not be empty"),
+    (re.compile(r"Expected `(array|object)` of length <= (?P<n>\d+)$"), "must hold at most {n} items"),
+    (re.compile(r"Expected `str` of length <= (?P<n>\d+)$"), "must be at most {n} characters"),
+)
 
 
 def from_msgspec(exc: msgspec.ValidationError) -> ValidationFailed:
@@ -127,6 +133,11 @@ def from_msgspec(exc: msgspec.ValidationError) -> ValidationFailed:
     if missing:
         path = f"{path}.{missing.group('field')}".lstrip(".")
         problem = "is required"
+    for pattern, words in _LENGTH:
+        bound = pattern.match(problem)
+        if bound:
+            problem = words.format(**bound.groupdict())
+            break
     return ValidationFailed(field=path or "body", problem=problem)
 
 

@@ -94,8 +94,9 @@ class IdempotencyHeaders(Struct):
         Annotated[
             str,
             Meta(
+                max_length=200,
                 description="The same key with the same body within 24 h replays the first answer "
-                "(header Idempotent-Replayed: true) and creates nothing; with another body: 409"
+                "(header Idempotent-Replayed: true) and creates nothing; with another body: 409",
             ),
         ]
         | UnsetType
