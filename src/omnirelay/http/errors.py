@@ -10,6 +10,7 @@ import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from omnirelay.domain.errors import (
     Conflict,
@@ -146,12 +147,25 @@ async def handle_omnirelay_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path is served with. Starlette's own Allow names those of the
+    first route of the path only, and a path here is a route per method."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(route, Route):
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return error_response(NotFound("Not found"))
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed())
+        response = error_response(MethodNotAllowed())
+        response.headers["Allow"] = ", ".join(allowed_methods(_request))
+        return response
     return Response(
         error_body("BAD_REQUEST", str(exc.detail)), exc.status_code, media_type="application/json"
     )

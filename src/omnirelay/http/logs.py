@@ -36,7 +36,7 @@ def _multi(request: Request, *names: str) -> tuple[str, ...]:
 
 def _time(request: Request, name: str) -> Any:
     raw = request.query_params.get(name)
-    if raw is None:
+    if not raw:  # empty: no bound, as an empty integer parameter is its default
         return None
     try:
         return parse_time(raw.replace(" ", "+"))  # a '+' in a query string arrives as a space

@@ -252,7 +252,7 @@ def errors_of(method: str, path: str, op: Op) -> list[int]:
     if op.idempotent:
         codes.add(409)
     if _PATH_PARAM.search(path):
-        codes.add(404)
+        codes |= {400, 404}  # a path parameter out of its form (a prefix of letters), or with %00
     return sorted(codes)
 
 
