@@ -156,6 +156,10 @@ CASES: list[tuple[str, str, str, Any, str]] = [
         "sentUntil",
     ),
     ("NUL in a query parameter", "GET", "/omni/1/logs?to=%00", None, "query"),
+    ("channel outside the enum, reports", "GET", "/omni/1/reports?channel=VIBER", None, "channel"),
+    ("channel outside the enum, logs", "GET", "/facebook/1/logs?channel=sms", None, "channel"),
+    ("isDefault not a boolean", "GET", "/omni/1/scenarios?default=true&isDefault=1", None, "isDefault"),
+    ("empty integer", "GET", "/omni/1/logs?limit=", None, "limit"),
     ("NUL in a path parameter", "GET", "/omni/1/scenarios/%00", None, "path"),
 ]
 

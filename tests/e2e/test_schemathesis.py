@@ -1,6 +1,7 @@
 """Schemathesis against the real server: requests generated from /openapi.json (valid ones and, in
 its negative phase, invalid ones), answers checked against the same document. Fails on any 5xx, an
-undocumented status, content type or header, or an answer whose body the document does not describe.
+undocumented status, content type or header, an answer whose body the document does not describe,
+or (negative phase) an invalid request that is accepted.
 
 Bounded: a few examples per operation, no shrinking of failures' deadlines; the whole run takes
 seconds, not minutes (`MAX_EXAMPLES`)."""
@@ -21,6 +22,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -111,7 +113,12 @@ def test_the_server_does_what_its_openapi_document_says(
         )
         def check(case: schemathesis.Case) -> None:
             headers = OPERATOR if case.path.startswith("/admin/") else BASIC
-            case.call_and_validate(base_url=live_server.base_url, headers=headers, checks=CHECKS, timeout=10)
+            case.call_and_validate(
+                base_url=live_server.base_url,
+                headers=headers,
+                checks=CHECKS if mode is GenerationMode.POSITIVE else [*CHECKS, negative_data_rejection],
+                timeout=10,
+            )
 
         try:
             check()

@@ -61,13 +61,15 @@ def change_from(body: ScenarioIn) -> ScenarioChange:
 
 
 def bool_param(request: Request, *names: str) -> bool | None:
+    """The first of the spellings present; every one present must be a boolean."""
+    found: bool | None = None
     for name in names:
         raw = request.query_params.get(name)
         if raw is not None:
             if raw.lower() not in ("true", "false"):
                 raise ValidationFailed(field=name, problem="must be true or false")
-            return raw.lower() == "true"
-    return None
+            found = raw.lower() == "true" if found is None else found
+    return found
 
 
 async def create_scenario(request: Request) -> Response:
