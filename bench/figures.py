@@ -126,21 +126,39 @@ def wait_done(db: Database, where: str, expected: int, timeout_s: float) -> int:
     return done
 
 
-def bulk(backends: list[str], runs: int, destinations: int = 10_000) -> dict[str, Figure]:
+def rejected_body(count: int, bulk_id: str) -> bytes:
+    """`count` destinations without any address: each is rejected at acceptance (and still gets its
+    message row and final report)."""
+    return json.dumps(
+        {"destinations": [{"to": {}}] * count, "sms": {"text": "Hello by SMS"}, "bulkId": bulk_id}
+    ).encode()
+
+
+def bulk(
+    backends: list[str], runs: int, destinations: int = 10_000, rejected: bool = False
+) -> dict[str, Figure]:
+    """One request of `destinations`, accepted ones (distinct numbers) or, with `rejected`, ones all
+    rejected at acceptance."""
     out: dict[str, Figure] = {}
     for backend in backends:
         fig = out[backend] = Figure()
         # the dispatcher is stopped, as for the HTTP figures: this times accepting, not sending
         with database(backend) as db, server(db, setup="intake") as srv, httpx.Client(timeout=120) as client:
             for run in range(runs):
-                body = omni_body(run * destinations, destinations, bulk_id=f"bulk{run}")
+                if rejected:
+                    body = rejected_body(destinations, f"rejected{run}")
+                else:
+                    body = omni_body(run * destinations, destinations, bulk_id=f"bulk{run}")
                 t0 = time.perf_counter()
                 r = client.post(srv.base + "/omni/1/advanced", content=body, headers=HEADERS)
                 elapsed = time.perf_counter() - t0
                 r.raise_for_status()
-                assert len(r.json()["messages"]) == destinations
+                answered = r.json()["messages"]
+                assert len(answered) == destinations
+                assert rejected == (answered[0]["status"]["groupName"] == "REJECTED")
                 fig.add(elapsed)
-                log(f"bulk {backend} run {run + 1}: {destinations:,} destinations in {elapsed:.3f} s")
+                kind = "rejected" if rejected else "accepted"
+                log(f"bulk {backend} run {run + 1}: {destinations:,} {kind} destinations in {elapsed:.3f} s")
     return out
 
 

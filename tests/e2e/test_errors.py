@@ -116,6 +116,10 @@ async def test_unknown_path_and_method(server: RunningServer):
     assert r.status_code == 404 and exception_of(r)["messageId"] == "NOT_FOUND"
     r = await server.client.get(SEND, headers=BASIC)
     assert r.status_code == 405 and exception_of(r)["messageId"] == "METHOD_NOT_ALLOWED"
+    assert r.headers["allow"] == "POST"
+    # a path served by several routes, one per method: Allow names them all
+    r = await server.client.patch("/omni/1/scenarios/KEY", headers=BASIC)
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, HEAD, PUT"
 
 
 async def test_unauthorized(server: RunningServer):

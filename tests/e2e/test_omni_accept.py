@@ -75,7 +75,7 @@ async def test_request_errors(server: RunningServer):
         ({**base, "notifyUrl": "ftp://x"}, "notifyUrl: must be an absolute http(s) URL"),
         ({**base, "sms": {"text": "x", "validityPeriod": "soon"}}, "sms.validityPeriod: must be a number"),
         ({**base, "facebook": {"type": "IMAGE"}}, "facebook.url: must be an absolute http(s) URL for media"),
-        ({**base, "callbackData": "x" * 4001}, "callbackData: Expected `str` of length <= 4000"),
+        ({**base, "callbackData": "x" * 4001}, "callbackData: must be at most 4000 characters"),
     ]
     for body, text in cases:
         r = await c.post("/omni/1/advanced", json=body, headers=BASIC)

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.domain.messages import OMNI_CHANNEL_NAMES, Channel, Step
 
+# Bounds of a scenario (docs/decisions/0008-input-limits.md): each step may send once per message,
+# so the number of steps bounds the sends one accepted message can cost.
+MAX_STEPS = 5
+MAX_NAME = 500  # characters; the `scenarios.name` column
+MAX_SENDER = 200  # characters of a step's `from`; the attempts' `sender` column
+
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
@@ -26,16 +32,23 @@ def new_key() -> str:
 def check_name(name: str | None) -> str:
     if name is None or not name.strip():
         raise ValidationFailed(field="name", problem="must not be empty")
+    if len(name) > MAX_NAME:
+        raise ValidationFailed(field="name", problem=f"must be at most {MAX_NAME} characters")
     return name
 
 
 def check_flow(
     raw: list[tuple[str | None, str | None]] | None, application_keys: Collection[str]
 ) -> tuple[Step, ...]:
-    """Validate `flow` as (from, channel) pairs; FACEBOOK senders must be the account's applications."""
+    """Validate `flow` as (from, channel) pairs; FACEBOOK senders must be the account's applications.
+
+    A channel may come back with another sender (a second page, another SMS sender); the same step
+    twice would send the same content to the same address again, so it is refused."""
     if not raw:
         raise ValidationFailed(field="flow", problem="must not be empty")
-    steps = []
+    if len(raw) > MAX_STEPS:
+        raise ValidationFailed(field="flow", problem=f"must hold at most {MAX_STEPS} items")
+    steps: list[Step] = []
     for i, (sender, channel) in enumerate(raw):
         where = f"flow[{i}]"
         if not channel:
@@ -46,9 +59,15 @@ def check_flow(
             raise ValidationFailed(field=f"{where}.channel", problem=f"channel {channel} is not supported")
         if not sender:
             raise ValidationFailed(field=f"{where}.from", problem="is required")
+        if len(sender) > MAX_SENDER:
+            raise ValidationFailed(field=f"{where}.from", problem=f"must be at most {MAX_SENDER} characters")
         if channel == Channel.FACEBOOK and sender not in application_keys:
             raise ValidationFailed(
                 field=f"{where}.from", problem=f"{sender} is not a Facebook application key of this account"
             )
-        steps.append(Step(Channel(channel), sender))
+        step = Step(Channel(channel), sender)
+        if step in steps:
+            first = steps.index(step)
+            raise ValidationFailed(field=where, problem=f"repeats flow[{first}] (same channel and from)")
+        steps.append(step)
     return tuple(steps)

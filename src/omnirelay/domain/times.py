@@ -22,7 +22,10 @@ def parse_time(text: str) -> datetime:
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
         raise ValueError("a time zone offset is required")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError("out of the range of dates") from None
 
 
 def to_ms(dt: datetime) -> int:

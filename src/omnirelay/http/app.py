@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from omnirelay.domain.errors import OmnirelayError
+from omnirelay.domain.errors import OmnirelayError, ValidationFailed
 from omnirelay.http import admin, docs, errors, facebook, logs, messenger, omni, openapi, sends
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
@@ -108,6 +108,12 @@ class App(Starlette):
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            # PostgreSQL's text cannot hold U+0000: refused before any route (docs/decisions/0008)
+            where = "path" if "\x00" in scope["path"] else "query"
+            refused = ValidationFailed(field=where, problem="must not contain %00 (NUL)")
+            await sends.send_answer(send, errors.answer(refused))
+            return
         if scope["type"] == "http" and scope["method"] == "POST":
             found = self._sends.get(scope["path"])
             svc: Services | None = self.state.services

@@ -1,4 +1,8 @@
-"""Reading and decoding request bodies: size limit, media type, msgspec validation."""
+"""Reading and decoding request bodies: size limit, media type, msgspec validation.
+
+Every JSON body is refused (400) when it is not UTF-8, nests deeper than the decoder can follow, or
+holds U+0000 in any string: PostgreSQL's text cannot store it, and no channel can send it
+(docs/decisions/0008-input-limits.md)."""
 
 from __future__ import annotations
 
@@ -66,8 +70,40 @@ def decode_raw(raw: bytes, type_: type[T]) -> T:
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
     try:
-        return decoder.decode(raw)  # type: ignore[return-value]
+        value = decoder.decode(raw)
+        if _NUL in raw:  # rare: only then is the body walked to name the field
+            where = nul_at(msgspec.json.decode(raw))
+            if where is not None:
+                raise ValidationFailed(field=where or "body", problem="must not contain U+0000 (NUL)")
     except msgspec.ValidationError as exc:
         raise from_msgspec(exc) from exc
     except msgspec.DecodeError as exc:
         raise ValidationFailed(field="body", problem=f"malformed JSON ({exc})") from exc
+    except UnicodeDecodeError:
+        raise ValidationFailed(field="body", problem="malformed JSON (not UTF-8)") from None
+    except RecursionError:
+        raise ValidationFailed(field="body", problem="JSON nested too deeply") from None
+    return value  # type: ignore[return-value]
+
+
+_NUL = b"\\u0000"  # the only way JSON can carry U+0000 (a raw control character is malformed)
+
+
+def nul_at(value: object, path: str = "") -> str | None:
+    """The path of the first string (value or key) holding U+0000, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}".lstrip(".")
+            if "\x00" in key:
+                return where
+            found = nul_at(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_at(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None

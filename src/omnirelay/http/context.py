@@ -64,7 +64,7 @@ async def account(request: Request) -> int:
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -75,12 +75,20 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     return value
 
 
+def channel_param(request: Request) -> str | None:
+    """`channel`: FACEBOOK or SMS (the document's enum); another value is a 400, not an empty list."""
+    raw = request.query_params.get("channel")
+    if raw is not None and raw not in ("FACEBOOK", "SMS"):
+        raise ValidationFailed(field="channel", problem="must be FACEBOOK or SMS")
+    return raw
+
+
 def report_filter(request: Request) -> ReportFilter:
     q = request.query_params
     return ReportFilter(
         bulk_id=q.get("bulkId"),
         message_id=q.get("messageId"),
-        channel=q.get("channel"),
+        channel=channel_param(request),
         limit=int_param(request, "limit", 50, 1, 1000),
     )
 

@@ -10,6 +10,7 @@ import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from omnirelay.domain.errors import (
     Conflict,
@@ -116,6 +117,12 @@ def internal_error() -> Response:
 
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+# msgspec's length bounds, in the words the routes use for the same rules
+_LENGTH = (
+    (re.compile(r"Expected `(array|object)` of length >= 1$"), "must not be empty"),
+    (re.compile(r"Expected `(array|object)` of length <= (?P<n>\d+)$"), "must hold at most {n} items"),
+    (re.compile(r"Expected `str` of length <= (?P<n>\d+)$"), "must be at most {n} characters"),
+)
 
 
 def from_msgspec(exc: msgspec.ValidationError) -> ValidationFailed:
@@ -128,6 +135,11 @@ def from_msgspec(exc: msgspec.ValidationError) -> ValidationFailed:
     if missing:
         path = f"{path}.{missing.group('field')}".lstrip(".")
         problem = "is required"
+    for pattern, words in _LENGTH:
+        bound = pattern.match(problem)
+        if bound:
+            problem = words.format(**bound.groupdict())
+            break
     return ValidationFailed(field=path or "body", problem=problem)
 
 
@@ -136,12 +148,25 @@ async def handle_omnirelay_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path is served with. Starlette's own Allow names those of the
+    first route of the path only, and a path here is a route per method."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(route, Route):
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return error_response(NotFound("Not found"))
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed())
+        response = error_response(MethodNotAllowed())
+        response.headers["Allow"] = ", ".join(allowed_methods(_request))
+        return response
     return Response(
         error_body("BAD_REQUEST", str(exc.detail)), exc.status_code, media_type="application/json"
     )

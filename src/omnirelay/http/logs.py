@@ -11,7 +11,7 @@ from starlette.routing import Route
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.domain.statuses import STATUSES, StatusGroup
 from omnirelay.domain.times import format_time, parse_time
-from omnirelay.http.context import account, int_param, json_response, services
+from omnirelay.http.context import account, channel_param, int_param, json_response, services
 from omnirelay.http.types import (
     AttemptOut,
     ErrorOut,
@@ -36,7 +36,7 @@ def _multi(request: Request, *names: str) -> tuple[str, ...]:
 
 def _time(request: Request, name: str) -> Any:
     raw = request.query_params.get(name)
-    if raw is None:
+    if not raw:  # empty: no bound (the document's type is a string, and an empty one is one)
         return None
     try:
         return parse_time(raw.replace(" ", "+"))  # a '+' in a query string arrives as a space
@@ -63,7 +63,7 @@ def log_filter(request: Request) -> LogFilter:
         bulk_ids=_multi(request, "bulkId", "bulkid"),
         message_ids=_multi(request, "messageId", "messageid"),
         status_ids=statuses,
-        channel=q.get("channel"),
+        channel=channel_param(request),
         sent_since=_time(request, "sentSince"),
         sent_until=_time(request, "sentUntil"),
         limit=int_param(request, "limit", 50, 1, 1000),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
+import httpx
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -66,13 +68,15 @@ def change_from(body: ScenarioIn) -> ScenarioChange:
 
 
 def bool_param(request: Request, *names: str) -> bool | None:
+    """The first of the spellings present; every one present must be a boolean."""
+    found: bool | None = None
     for name in names:
         raw = request.query_params.get(name)
         if raw is not None:
             if raw.lower() not in ("true", "false"):
                 raise ValidationFailed(field=name, problem="must be true or false")
-            return raw.lower() == "true"
-    return None
+            found = raw.lower() == "true" if found is None else found
+    return found
 
 
 async def create_scenario(request: Request) -> Response:
@@ -123,6 +127,8 @@ def validity_s(value: int | str | None, unit: str | None, where: str) -> int:
         amount = float(value)
     except ValueError:
         raise ValidationFailed(field=f"{where}.validityPeriod", problem="must be a number") from None
+    if not math.isfinite(amount):  # float() reads "NaN" and "Infinity" too
+        raise ValidationFailed(field=f"{where}.validityPeriod", problem="must be a finite number")
     if amount <= 0:
         raise ValidationFailed(field=f"{where}.validityPeriod", problem="must be positive")
     return clamp_validity_s(amount * _UNIT_S[unit or "MINUTES"])
@@ -156,11 +162,22 @@ def destinations(raw: list[DestinationIn]) -> tuple[OmniDestination, ...]:
 
 
 def notify_url(url: str | None) -> str | None:
+    """The URL as the push adapter (httpx) will read it: a URL it cannot parse or connect to is
+    refused here, not retried for a day (docs/decisions/0008-input-limits.md)."""
     if url is None:
         return None
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest:
         raise ValidationFailed(field="notifyUrl", problem="must be an absolute http(s) URL")
+    try:
+        parsed = httpx.URL(url)
+        host, port = parsed.host, parsed.port  # the host is decoded (IDNA) when read
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNAError (a ValueError): a bad international name
+        raise ValidationFailed(field="notifyUrl", problem=f"is not a valid URL ({exc})") from None
+    if not host or any(c.isspace() or c in '%<>\\^`{|}"' for c in host):
+        raise ValidationFailed(field="notifyUrl", problem="must name a valid host")
+    if port is not None and not 1 <= port <= 65535:
+        raise ValidationFailed(field="notifyUrl", problem="port must be between 1 and 65535")
     return url
 
 

@@ -258,7 +258,7 @@ def errors_of(method: str, path: str, op: Op) -> list[int]:
     if op.idempotent:
         codes.add(409)
     if _PATH_PARAM.search(path):
-        codes.add(404)
+        codes |= {400, 404}  # a path parameter out of its form (a prefix of letters), or with %00
     return sorted(codes)
 
 
@@ -345,6 +345,10 @@ def document(routes: Sequence[BaseRoute]) -> bytes:
     responses_components: dict[str, Any] = {
         name: {"description": text, "content": error} for name, text in ERRORS.values()
     }
+    allow, _ = msgspec.json.schema_components([str])
+    responses_components["MethodNotAllowed"]["headers"] = {
+        "Allow": {"description": "The methods the path is served with", "schema": allow[0]}
+    }
     retry_after, _ = msgspec.json.schema_components([int])
     responses_components["TooManyRequests"]["headers"] = {
         "Retry-After": {"description": "Seconds to wait", "schema": retry_after[0]}
@@ -355,7 +359,8 @@ def document(routes: Sequence[BaseRoute]) -> bytes:
             "title": "omnirelay",
             "version": __version__,
             "description": "Messenger with SMS failover behind an Infobip-compatible API. Errors use "
-            "Infobip's body (ApiErrorOut). A path called with a method it does not serve answers 405.",
+            "Infobip's body (ApiErrorOut). A path called with a method it does not serve answers 405, with "
+            "an Allow header naming the methods it serves.",
         },
         "tags": [{"name": name} for name in (*TAGS.values(), "Operations")],
         "paths": paths,

@@ -13,7 +13,10 @@ from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 Channel = Literal["FACEBOOK", "SMS"]
 StatusGroupName = Literal["ACCEPTED", "PENDING", "UNDELIVERABLE", "DELIVERED", "EXPIRED", "REJECTED"]
-TIME = "yyyy-MM-dd'T'HH:mm:ss.SSSZ (2015-02-22T17:42:05.390+0100) or ISO-8601; encode '+' as %2B"
+TIME = (
+    "yyyy-MM-dd'T'HH:mm:ss.SSSZ (2015-02-22T17:42:05.390+0100) or ISO-8601 with an offset; encode '+' "
+    "as %2B; empty: no bound; a date outside years 1 to 9999 once in UTC is a 400"
+)
 
 
 class ReportsQuery(Struct):
@@ -58,13 +61,13 @@ class ScenariosQuery(Struct):
         UnsetType
     ) = UNSET
     isDefault: Annotated[bool, Meta(description="Same as `default`")] | UnsetType = UNSET
-    page: Annotated[int, Meta(ge=0, description="Page number, from 0")] = 0
+    page: Annotated[int, Meta(ge=0, le=1_000_000, description="Page number, from 0")] = 0
     limit: Annotated[int, Meta(ge=1, le=1000, description="Scenarios per page")] = 100
 
 
 class UsersQuery(Struct):
     limit: Annotated[int, Meta(ge=1, le=1000, description="At most this many users")] = 100
-    offset: Annotated[int, Meta(ge=0, description="Skip this many users")] = 0
+    offset: Annotated[int, Meta(ge=0, le=1_000_000_000, description="Skip this many users")] = 0
 
 
 class ChallengeQuery(Struct):
@@ -94,8 +97,9 @@ class IdempotencyHeaders(Struct):
         Annotated[
             str,
             Meta(
+                max_length=200,
                 description="The same key with the same body within 24 h replays the first answer "
-                "(header Idempotent-Replayed: true) and creates nothing; with another body: 409"
+                "(header Idempotent-Replayed: true) and creates nothing; with another body: 409",
             ),
         ]
         | UnsetType

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from omnirelay.domain.errors import OmnirelayError
+from omnirelay.domain.errors import OmnirelayError, ValidationFailed
 from omnirelay.http import errors
 from omnirelay.http.body import check_json, read_body, read_limited
 from omnirelay.http.context import Services, services
@@ -40,6 +40,7 @@ class Route(NamedTuple):
 
 
 _JSON = (b"content-type", b"application/json")
+MAX_IDEMPOTENCY_KEY = 200
 
 
 async def accept(svc: Services, headers: Mapping[str, str], read: ReadBody, core: Core) -> Answer:
@@ -51,6 +52,10 @@ async def accept(svc: Services, headers: Mapping[str, str], read: ReadBody, core
     check_json(headers.get("content-type"))
     raw = await read(svc.max_body_bytes)
     key = headers.get("idempotency-key")
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:  # the column's size
+        raise ValidationFailed(
+            field="Idempotency-Key", problem=f"must be at most {MAX_IDEMPOTENCY_KEY} characters"
+        )
     if key and svc.idempotency is not None and svc.clock is not None:
         return await idempotent(
             svc.idempotency,
@@ -85,6 +90,10 @@ async def serve(svc: Services, route: Route, scope: Scope, receive: Receive, sen
         answer = errors.INTERNAL
     if route.counter is not None:
         route.counter(answer.status)
+    await send_answer(send, answer)
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
     await send(
         {
             "type": "http.response.start",

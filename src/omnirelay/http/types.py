@@ -7,10 +7,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
+from omnirelay.domain.scenarios import MAX_NAME, MAX_SENDER, MAX_STEPS
 from omnirelay.domain.statuses import Status
+from omnirelay.services.omni import MAX_DESTINATIONS
 from omnirelay.services.reports import status_json
 
-NonEmpty = Annotated[str, Meta(min_length=1)]
+# An address or sender: the `messages` and `attempts` columns hold 200 characters
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
+Address = Annotated[str, Meta(max_length=200)]
 
 
 class StatusOut(Struct, frozen=True):
@@ -151,13 +155,13 @@ TimeUnit = Literal["NANOSECONDS", "MICROSECONDS", "MILLISECONDS", "SECONDS", "MI
 
 
 class StepIn(Struct):
-    from_: str | None = field(name="from", default=None)
+    from_: Annotated[str, Meta(max_length=MAX_SENDER)] | None = field(name="from", default=None)
     channel: str | None = None
 
 
 class ScenarioIn(Struct):
-    name: str | None = None
-    flow: list[StepIn] | None = None
+    name: Annotated[str, Meta(max_length=MAX_NAME)] | None = None
+    flow: Annotated[list[StepIn], Meta(min_length=1, max_length=MAX_STEPS)] | None = None
     default: bool | None = None
     defaultScenario: bool | None = None
 
@@ -204,11 +208,11 @@ class ScenariosOut(Struct):
 
 
 class ToIn(Struct, omit_defaults=True):
-    phoneNumber: str | None = None
-    facebookUserKey: str | None = None
-    emailAddress: str | None = None
-    pushRegistrationId: str | None = None
-    lineUserKey: str | None = None
+    phoneNumber: Address | None = None
+    facebookUserKey: Address | None = None
+    emailAddress: Address | None = None
+    pushRegistrationId: Address | None = None
+    lineUserKey: Address | None = None
 
 
 class DestinationIn(Struct):
@@ -234,8 +238,14 @@ class FacebookOmniIn(Struct):
     tag: MessageTagIn | None = None
 
 
+Destinations = Annotated[
+    list[DestinationIn],
+    Meta(min_length=1, max_length=MAX_DESTINATIONS, description="One message each; at most 10,000"),
+]
+
+
 class OmniAdvancedIn(Struct):
-    destinations: list[DestinationIn]
+    destinations: Destinations
     scenarioKey: str | None = None
     bulkId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     sms: SmsIn | None = None
@@ -249,7 +259,7 @@ class OmniAdvancedIn(Struct):
     vKontakte: dict[str, object] | None = None
     parseco: dict[str, object] | None = None
     sendAt: str | None = None
-    notifyUrl: str | None = None
+    notifyUrl: Annotated[str, Meta(max_length=2000)] | None = None
     notifyContentType: str | None = None
     callbackData: Annotated[str, Meta(max_length=4000)] | None = None
     intermediateReport: bool = False
@@ -257,7 +267,7 @@ class OmniAdvancedIn(Struct):
 
 
 class OmniTextIn(Struct):
-    destinations: list[DestinationIn]
+    destinations: Destinations
     text: str
     scenarioKey: str | None = None
     bulkId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None

@@ -35,6 +35,9 @@ from omnirelay.services.intake import Notify, counted
 from omnirelay.services.scenarios import Scenarios
 
 MAX_SCHEDULE = timedelta(days=180)
+# Destinations of one request (docs/decisions/0008-input-limits.md): a request is one transaction of
+# the group commit, so its size bounds how long it holds up every other sender.
+MAX_DESTINATIONS = 10_000
 
 
 class OmniDestination(msgspec.Struct, frozen=True):
@@ -90,6 +93,8 @@ class OmniSend:
     ) -> OmniResult:
         if not request.destinations:
             raise ValidationFailed(field="destinations", problem="must not be empty")
+        if len(request.destinations) > MAX_DESTINATIONS:
+            raise ValidationFailed(field="destinations", problem=f"must hold at most {MAX_DESTINATIONS:,}")
         scenario = await self._scenarios.resolve(account_id, request.scenario_key)
         now = self._clock.now()
         if request.send_at is not None and request.send_at - now > MAX_SCHEDULE:

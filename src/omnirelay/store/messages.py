@@ -23,7 +23,6 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    insert,
     null,
     or_,
     select,
@@ -454,15 +453,44 @@ class SqlMessageStore:
             for i, m in enumerate(items):
                 if m.account_id == account_id and m.message_id in used:
                     ok[i] = False
-        await _MESSAGE_INSERT.run_tuples(
-            conn, [_message_values(m) for i, m in enumerate(items) if ok[i] and m.final_report is None]
-        )
+        await _MESSAGE_INSERT.run_tuples(conn, [_message_values(m) for i, m in enumerate(items) if ok[i]])
+        # Rejected at acceptance: their final reports need the new rows' ids, read back by message id
+        # (one INSERT … RETURNING per message made 10,000 rejected destinations take 9 s).
+        by_account: dict[int, list[NewMessage]] = {}
         for i, m in enumerate(items):
             if ok[i] and m.final_report is not None:
-                row = dict(zip(_MESSAGE_INSERT.names, _message_values(m), strict=True))
-                pk = (await conn.execute(insert(messages).returning(messages.c.id), row)).scalar_one()
-                await self._insert_report(conn, pk=pk, owner=m, report=m.final_report, now=m.created_at)
+                by_account.setdefault(m.account_id, []).append(m)
+        rows: list[dict[str, Any]] = []
+        for account_id, rejected in by_account.items():
+            pks = await self._ids_of(conn, account_id, [m.message_id for m in rejected])
+            for m in rejected:
+                assert m.final_report is not None
+                rows.append(
+                    _report_row(pk=pks[m.message_id], owner=m, report=m.final_report, now=m.created_at)
+                )
+        await _REPORT_INSERT.run(conn, rows)
         return ok
+
+    async def _ids_of(self, conn: AsyncConnection, account_id: int, message_ids: list[str]) -> dict[str, int]:
+        c = messages.c
+        if self._pg:  # a join with the array: `= ANY` over a table whose statistics predate this
+            # transaction's rows was planned as a scan comparing every row with every id (seconds)
+            wanted = (
+                func.unnest(bindparam(None, message_ids, type_=ARRAY(String)))
+                .table_valued("mid")
+                .render_derived()
+            )
+            stmt = select(c.message_id, c.id).join(wanted, c.message_id == wanted.c.mid)
+            found = await conn.execute(stmt.where(c.account_id == account_id))
+            return {mid: pk for mid, pk in found}
+        out: dict[str, int] = {}
+        for start in range(0, len(message_ids), _GUARD_CHUNK):
+            chunk = message_ids[start : start + _GUARD_CHUNK]
+            found = await conn.execute(
+                select(c.message_id, c.id).where(c.account_id == account_id, c.message_id.in_(chunk))
+            )
+            out.update({mid: pk for mid, pk in found})
+        return out
 
     # -- dispatching ----------------------------------------------------------------------
 
@@ -662,17 +690,6 @@ class SqlMessageStore:
             "error_id": (ended.error if ended is not None else t.error).id,
             "message_count": t.accepted.message_count if t.accepted is not None else 0,
         }
-
-    async def _insert_report(
-        self,
-        conn: AsyncConnection,
-        *,
-        pk: int,
-        owner: NewMessage | MessageRecord,
-        report: NewReport,
-        now: datetime,
-    ) -> None:
-        await _REPORT_INSERT.run(conn, [_report_row(pk=pk, owner=owner, report=report, now=now)])
 
     # -- receipts -------------------------------------------------------------------------
 
