@@ -49,7 +49,7 @@ def serve(
 
     settings = _settings(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
     problems = [] if settings.sandbox else settings.production_problems()
-    if problems:  # SPEC D11: production refuses default secrets
+    if problems:  # production refuses default secrets: docs/api.md#production-mode
         for problem in problems:
             errors.print(f"refusing to start in production mode: {problem}")
         raise typer.Exit(2)
@@ -129,7 +129,7 @@ def accounts_api_key(
     console.print(f"Authorization: App {key}")
 
 
-# --- operator data: SMPP connectors, SMS routes, prices (SPEC D9, D10) --------------------------
+# --- operator data: SMPP connectors, SMS routes, prices (docs/api.md#operator-api) --------------------------
 # These write to the database; a running server picks changes up within `config_poll_s`.
 
 connectors_app = typer.Typer(no_args_is_help=True, help="SMPP connectors (SMSC binds)")

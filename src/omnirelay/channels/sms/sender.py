@@ -1,4 +1,4 @@
-"""`SmppSender`: the `ChannelSender` for SMS over SMPP v3.4 (SPEC D9, CHANNELS §2.2-§2.5).
+"""`SmppSender`: the `ChannelSender` for SMS over SMPP v3.4 (docs/channels.md#smpp).
 
 One `SmppSession` per configured connector; a destination goes to the connector of the longest
 matching route prefix (an empty prefix is the default route; with one connector and no matching
@@ -6,7 +6,7 @@ route, that connector). Text is encoded and split by `domain.sms_text` (GSM 7-bi
 UCS-2, 8-bit-ref UDH concatenation); every part is its own `submit_sm` with
 `registered_delivery=1`, and all parts go out concurrently within the connector's window.
 
-`submit_sm_resp` statuses (Kannel's classification, CHANNELS §2.2):
+`submit_sm_resp` statuses (Kannel's classification, docs/channels.md#submit-statuses):
 
 * throttling, queue full, system error, temporary app error, wrong bind state, not bound,
   timeouts and dropped connections → `ChannelUnavailable` (the dispatcher retries);
