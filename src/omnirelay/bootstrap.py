@@ -73,7 +73,8 @@ log = logging.getLogger(__name__)
 
 
 class RefusedToStart(RuntimeError):
-    """The settings are unsafe for the requested mode (SPEC D11: production with a default token)."""
+    """The settings are unsafe for the requested mode (docs/api.md#production-mode: production with a
+    default token)."""
 
 
 SANDBOX_LOGIN_PROBLEM = (
@@ -243,7 +244,7 @@ class Gateway:
         return found is not None and verify_password(sandbox.PASSWORD, found[1])
 
     async def provision_sandbox(self) -> None:
-        """SPEC D11: the demo data that lets every documented example run verbatim."""
+        """docs/api.md#sandbox: the demo data that lets every documented example run verbatim."""
         assert self.accounts is not None and self.applications is not None and self.services is not None
         now = self.clock.now()
         found = await self.accounts.account_by_username(sandbox.USERNAME)
@@ -287,7 +288,8 @@ class Gateway:
         return session
 
     async def start_sandbox_channels(self) -> None:
-        """SPEC D11: the Graph API and SMSC simulators, in this process, over real local sockets."""
+        """docs/channels.md#simulators: the Graph API and SMSC simulators, in this process, over real local
+        sockets."""
         assert self.applications is not None and self.receipts is not None
         graph = GraphSimulator(
             await self.http_client(), delivery_delay_s=0.2, send_echoes=True, send_reads=True

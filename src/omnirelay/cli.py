@@ -99,7 +99,7 @@ def serve(
 
         if _run(sandbox_login()):
             problems = [SANDBOX_LOGIN_PROBLEM]
-    if problems:  # SPEC D11: production refuses default secrets
+    if problems:  # production refuses default secrets: docs/api.md#production-mode
         for problem in problems:
             complain(f"refusing to start in production mode: {problem}")
         raise typer.Exit(2)
@@ -168,7 +168,7 @@ def accounts_api_key(
     say(f"Authorization: App {_operate(create)}")
 
 
-# --- operator data: SMPP connectors, SMS routes, prices (SPEC D9, D10) --------------------------
+# --- operator data: SMPP connectors, SMS routes, prices (docs/api.md#operator-api) --------------------------
 # These write to the database; a running server picks changes up within `config_poll_s`.
 
 connectors_app = typer.Typer(no_args_is_help=True, help="SMPP connectors (SMSC binds)")

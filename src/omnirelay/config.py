@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     def production_problems(self) -> list[str]:
-        """SPEC D11: why production mode (sandbox off) must refuse to start; empty when it may."""
+        """docs/api.md#production-mode: why production mode (sandbox off) must refuse to start; empty when
+        it may."""
         token = self.operator_token.get_secret_value()
         if token == DEFAULT_OPERATOR_TOKEN:
             return ["OMNIRELAY_OPERATOR_TOKEN is the sandbox default; set a secret of your own"]

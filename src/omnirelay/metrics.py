@@ -1,4 +1,5 @@
-"""Prometheus metrics (SPEC D1 `/metrics`): the `Metrics` port, HTTP answers, gauges at scrape time.
+"""Prometheus metrics (`/metrics`, docs/api.md#operations): the `Metrics` port, HTTP answers, gauges at
+scrape time.
 
 Each `PrometheusMetrics` owns its registry (process, platform and GC collectors included), so two
 gateways in one process (tests) count apart. Counters are moved where things happen: services

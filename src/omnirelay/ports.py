@@ -352,7 +352,7 @@ class PushStore(Protocol):
 
 
 class ConnectorStore(Protocol):
-    """SMPP connectors and SMS routes (SPEC D9)."""
+    """SMPP connectors and SMS routes (docs/channels.md#routes-and-connectors)."""
 
     async def connectors(self) -> list[SmppConnector]: ...
     async def routes(self) -> list[SmsRoute]: ...
@@ -367,7 +367,7 @@ class ConnectorStore(Protocol):
 
 
 class PriceStore(Protocol):
-    """The price list (SPEC D10)."""
+    """The price list (docs/api.md#prices)."""
 
     async def prices(self) -> list[Price]: ...
     async def set_price(self, price: Price) -> None: ...
@@ -480,7 +480,7 @@ class IdempotentAnswer:
 
 @dataclass(frozen=True, slots=True)
 class IdempotentRequest:
-    """A send request that came with an `Idempotency-Key` (SPEC D4)."""
+    """A send request that came with an `Idempotency-Key` (docs/api.md#idempotency)."""
 
     account_id: int
     key: str
@@ -524,7 +524,7 @@ class IdempotencyStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How long things are kept (SPEC D7): unpulled reports 48 h, logs 30 days by default."""
+    """How long things are kept (docs/api.md#retention): unpulled reports 48 h, logs 30 days by default."""
 
     report_s: float = 48 * 3600.0
     log_s: float = 30 * 86400.0

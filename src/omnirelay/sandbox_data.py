@@ -1,4 +1,4 @@
-"""The sandbox's demo data (SPEC D11), shared by provisioning and the simulators' set-up.
+"""The sandbox's demo data (docs/api.md#sandbox), shared by provisioning and the simulators' set-up.
 
 The sandbox rules: account Aladdin / open sesame; two Facebook applications
 (`8F0792F86035A9F4290821F1EE6BC06A` and `FacebookApplicationKey`) on simulated pages; one

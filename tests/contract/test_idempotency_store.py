@@ -1,4 +1,5 @@
-"""Idempotency keys (SPEC D4) against SQLite and PostgreSQL: a key and its answer are kept in the
+"""Idempotency keys (docs/api.md#idempotency) against SQLite and PostgreSQL: a key and its answer are kept
+in the
 transaction that commits the request's messages, so all are committed together or not at all."""
 
 from __future__ import annotations

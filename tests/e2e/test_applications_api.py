@@ -1,4 +1,5 @@
-"""The Messenger management API: applications and users, scoped to the account (SPEC D1, D8)."""
+"""The Messenger management API: applications and users, scoped to the account
+(docs/api.md#messenger-applications-and-users)."""
 
 from __future__ import annotations
 
@@ -238,7 +239,7 @@ async def test_users_list_phone_numbers_and_delete(server: RunningServer) -> Non
     )
     assert "phoneNumber" in problem(await server.client.put(user_url, headers=BASIC, json={}))
 
-    # the registered number now reaches that Messenger user (SPEC D5)
+    # the registered number now reaches that Messenger user (docs/api.md#facebook-single-send)
     sent = await server.client.post(
         "/facebook/1/single",
         headers=BASIC,

@@ -1,4 +1,4 @@
-"""Basic, App and IBSSO authentication (SPEC D2), and tenant isolation."""
+"""Basic, App and IBSSO authentication (docs/api.md#authentication), and tenant isolation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every failure path answers in Infobip's error format (SPEC D3), never with a traceback."""
+"""Every failure path answers in Infobip's error format (docs/api.md#errors), never with a traceback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key (SPEC D4) and the per-account request rate (SPEC D13)."""
+"""Idempotency-Key (docs/api.md#idempotency) and the per-account request rate (docs/api.md#rate-limit)."""
 
 from __future__ import annotations
 

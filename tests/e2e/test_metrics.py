@@ -1,4 +1,5 @@
-"""`/metrics` (SPEC D1): after a seed send and its report, the counters moved and the gauges are there."""
+"""`/metrics` (docs/api.md#operations): after a seed send and its report, the counters moved and the gauges
+are there."""
 
 from __future__ import annotations
 

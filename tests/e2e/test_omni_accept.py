@@ -1,4 +1,5 @@
-"""What `POST /omni/1/advanced` and `/omni/1/text` answer (SPEC D4, D5), before any channel acts."""
+"""What `POST /omni/1/advanced` and `/omni/1/text` answer (docs/api.md#omni-sends), before any channel
+acts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The operator API `/admin/1/...` (SPEC D1, D9, D10): token guard, validation, write-only passwords,
-and production mode's refusal of the default operator token (SPEC D11)."""
+"""The operator API `/admin/1/...` (docs/api.md#operator-api): token guard, validation, write-only passwords,
+and production mode's refusal of the default operator token (docs/api.md#production-mode)."""
 
 from __future__ import annotations
 

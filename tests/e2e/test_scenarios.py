@@ -1,4 +1,4 @@
-"""Scenario management through the API (SPEC D1, Part 2 §2)."""
+"""Scenario management through the API (docs/api.md#scenarios)."""
 
 from __future__ import annotations
 

@@ -175,7 +175,7 @@ async def test_a_send_that_hangs_ends_before_its_lease_and_is_retried(world: Wor
 async def test_messages_expiring_together_all_fail_over_in_the_rounds_that_claim_them(
     engine: AsyncEngine, writer: Writer
 ):
-    """SPEC D6 (next step within 1 s of expiry): 250 Messenger steps expire at the same instant.
+    """docs/api.md#failover (next step within 1 s of expiry): 250 Messenger steps expire at the same instant.
     Each round claims a batch, records its expiries and sends their SMS under the same claim; no
     batch waits for a second claim behind the others."""
     clock = FakeClock()

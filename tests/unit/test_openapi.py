@@ -4,7 +4,6 @@ schemas accept the seed examples (requests and Infobip's published responses) ve
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -15,9 +14,8 @@ from starlette.routing import Route
 from omnirelay.domain.statuses import StatusGroup
 from omnirelay.http import openapi, params
 from omnirelay.http.app import create_app
+from tests.e2e.seeds import EXAMPLES
 from tests.e2e.test_facebook_seeds import parse_http
-
-EXAMPLES = Path("/work/shared/seeds/examples")
 
 
 def load() -> dict[str, Any]:

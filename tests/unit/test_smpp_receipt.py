@@ -1,4 +1,5 @@
-"""Delivery receipt parsing variants and stat → status mapping (CHANNELS §2.6, SPEC D9)."""
+"""Delivery receipt parsing variants and stat → status mapping (docs/channels.md#delivery-receipts,
+docs/channels.md#receipt-states)."""
 
 from __future__ import annotations
 

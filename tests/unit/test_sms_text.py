@@ -1,4 +1,4 @@
-"""GSM 03.38 / UCS-2 choice, segment counting and splitting (CHANNELS §2.4-§2.5)."""
+"""GSM 03.38 / UCS-2 choice, segment counting and splitting (docs/channels.md#encoding-and-segments)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SMPP connectors and SMS routes as the operator configures them (SPEC D9): values and their rules.
+"""SMPP connectors and SMS routes as the operator configures them (docs/channels.md#routes-and-connectors):
+values and their rules.
 
 A connector is one bind to one SMSC account. A route sends destinations starting with `prefix`
 (E.164 digits, no '+') to a connector; the longest prefix wins and "" is the default route. With

@@ -1,4 +1,4 @@
-"""The failover state machine (SPEC D6): `advance(plan, state, outcome, now) -> Decision`.
+"""The failover state machine (docs/api.md#failover): `advance(plan, state, outcome, now) -> Decision`.
 
 A message carries a frozen plan: the scenario steps that apply to its destination and content,
 in order. Its state is which step is current, whether that step is due to be sent (READY) or
@@ -41,7 +41,7 @@ MAX_VALIDITY_S = 48 * 3600
 
 
 def clamp_validity_s(seconds: float) -> int:
-    """SPEC D6: validity is clamped to [30 s, 48 h]."""
+    """docs/api.md#validity-periods: validity is clamped to [30 s, 48 h]."""
     return int(min(max(seconds, MIN_VALIDITY_S), MAX_VALIDITY_S))
 
 

@@ -17,7 +17,7 @@ class Channel(StrEnum):
     SMS = "SMS"
 
 
-# Every OMNI channel name clients may write (SPEC Part 2 §2.1); steps on channels outside
+# Every OMNI channel name clients may write (docs/api.md#scenarios); steps on channels outside
 # `Channel` are refused with a 400, their content objects accepted and ignored.
 OMNI_CHANNEL_NAMES = frozenset(
     {"SMS", "VOICE", "VIBER", "FACEBOOK", "EMAIL", "PUSH", "VK", "VKONTAKTE", "WHATSAPP", "LINE", "PARSECO"}
@@ -144,7 +144,7 @@ class Receipt:
     sent_after: datetime | None = None
 
 
-# --- validation of Facebook content (SPEC D5 limits from the seed) ----------------------------
+# --- validation of Facebook content (docs/api.md#messenger-message-types) ----------------------------
 
 TEMPLATE_TEXT_LIMIT = 320
 BUTTON_TITLE_LIMIT = 20

@@ -1,4 +1,4 @@
-"""The price list (SPEC D10): a price per message for a channel and destination country.
+"""The price list (docs/api.md#prices): a price per message for a channel and destination country.
 
 An entry is (channel, country, price per message, currency); country is an ISO 3166 region code
 such as "CH", or "" for the channel's default. A lookup tries (channel, country), then

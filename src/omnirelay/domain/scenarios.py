@@ -1,4 +1,4 @@
-"""Scenario rules (SPEC D1, Part 2 §2): ordered steps; one default per account."""
+"""Scenario rules (docs/api.md#scenarios): ordered steps; one default per account."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """SMS text: GSM 03.38 / UCS-2 choice, segment counting and splitting, sender address kinds.
 
-Pure functions, no I/O. The rules (CHANNELS.md §2.4-§2.5):
+Pure functions, no I/O. The rules (docs/channels.md#encoding-and-segments):
 
 * A text whose every character is in the GSM 03.38 basic table or its extension table is sent as
   GSM 7-bit (`data_coding` 0), one septet per octet, **unpacked** (what SMSCs expect over SMPP).
@@ -13,8 +13,8 @@ Pure functions, no I/O. The rules (CHANNELS.md §2.4-§2.5):
   so an escape pair or a surrogate pair is never cut in two.
 * `message_count` is the number of parts, i.e. the number of SMS on the air interface; it is the
   report's `messageCount` and what a message is billed by. An empty text is one (empty) SMS, so
-  `message_count(t) == len(encode_sms(t, ref=...).parts)` always holds (CHANNELS §2.5's sketch
-  counts it 0; an empty submit is still one SMS).
+  `message_count(t) == len(encode_sms(t, ref=...).parts)` always holds (the usual sketch of this
+  count gives 0; an empty submit is still one SMS).
 
 The tables are the spec's, not smpplib's: smpplib has a backtick at 0x5F where `§` belongs.
 """
@@ -208,7 +208,7 @@ SHORT_CODE_MAX_DIGITS = 8
 
 @dataclass(frozen=True, slots=True)
 class SenderAddress:
-    """`source_addr` with its TON/NPI, per CHANNELS §2.3."""
+    """`source_addr` with its TON/NPI, per docs/channels.md#sender-addresses."""
 
     address: str
     ton: Ton

@@ -1,4 +1,4 @@
-"""Infobip status and error tables (SPEC Part 2 §6), as immutable values.
+"""Infobip status and error tables (docs/api.md#statuses-and-errors), as immutable values.
 
 A `Status` is what a send response, report or log row carries in `status`; an `ErrorCode` is
 what a report carries in `error`. Only the entries omnirelay emits are named constants; the
@@ -137,7 +137,7 @@ EC_FAILED_MESSAGE_DELIVERY = _e(3, 810, "EC_FAILED_MESSAGE_DELIVERY", True)
 EC_MESSAGE_EXPIRED = _e(3, 811, "EC_MESSAGE_EXPIRED", True)
 EC_MESSAGE_SUBMITTED_NOT_ACKED = _e(3, 815, "EC_MESSAGE_SUBMITTED_NOT_ACKED", True)
 EC_TIME_OUT = _e(3, 2048, "EC_TIME_OUT", False)
-# Chat-app errors (SPEC Part 2 §6.4), used for FACEBOOK steps.
+# Chat-app errors (docs/api.md#error-table), used for FACEBOOK steps.
 EC_UNKNOWN_APPLICATION = _e(1, 7001, "EC_UNKNOWN_APPLICATION", True)
 EC_UNKNOWN_USER = _e(1, 7002, "EC_UNKNOWN_USER", True)
 EC_BLOCKED_USER = _e(1, 7003, "EC_BLOCKED_USER", True)

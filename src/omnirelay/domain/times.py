@@ -1,4 +1,5 @@
-"""Infobip time format: `yyyy-MM-dd'T'HH:mm:ss.SSSZ`, e.g. 2016-02-23T17:41:11.833+0000 (SPEC D4)."""
+"""Infobip time format: `yyyy-MM-dd'T'HH:mm:ss.SSSZ`, e.g. 2016-02-23T17:41:11.833+0000
+(docs/api.md#times)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Operator API (SPEC D1, D9, D10): `/admin/1/connectors`, `/admin/1/routes`, `/admin/1/prices`.
+"""Operator API (docs/api.md#operator-api): `/admin/1/connectors`, `/admin/1/routes`, `/admin/1/prices`.
 
 Guarded by the operator token (`Authorization: Bearer <token>`), checked before anything else.
 Connector passwords are write-only: accepted on POST and PUT, never returned. PUT changes only

@@ -1,4 +1,4 @@
-"""The one table from errors to HTTP answers, in Infobip's error body (SPEC D3)."""
+"""The one table from errors to HTTP answers, in Infobip's error body (docs/api.md#errors)."""
 
 from __future__ import annotations
 

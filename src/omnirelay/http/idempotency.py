@@ -1,4 +1,5 @@
-"""`Idempotency-Key` on POSTs that send (SPEC D4): same key and body within 24 h replays the first
+"""`Idempotency-Key` on POSTs that send (docs/api.md#idempotency): same key and body within 24 h replays the
+first
 answer and creates nothing; the same key with another body is 409.
 
 The key and the answer are kept in the transaction that commits the request's messages (the

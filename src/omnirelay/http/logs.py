@@ -1,4 +1,4 @@
-"""`GET /omni/1/logs` and `GET /facebook/1/logs`: every filter of Part 2 §5.2, newest first."""
+"""`GET /omni/1/logs` and `GET /facebook/1/logs`: every filter of docs/api.md#logs, newest first."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Messenger management routes (applications, users) and Meta's webhook (SPEC D1, D8)."""
+"""Messenger management routes (applications, users) and Meta's webhook
+(docs/api.md#messenger-applications-and-users, docs/api.md#meta-webhook)."""
 
 from __future__ import annotations
 

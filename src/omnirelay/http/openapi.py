@@ -198,7 +198,7 @@ SECURITY: dict[Auth, list[dict[str, list[str]]]] = {
     "none": [],
 }
 
-# HTTP status -> (component name, description); every body is the ApiError of SPEC D3
+# HTTP status -> (component name, description); every body is the ApiError of docs/api.md#error-body
 ERRORS: dict[int, tuple[str, str]] = {
     400: (
         "BadRequest",

@@ -289,7 +289,7 @@ class OmniOut(Struct, omit_defaults=True):
 
 
 class LateDeliveryOut(Struct, omit_defaults=True):
-    """A receipt for this step that came after the message had moved on (SPEC D6)."""
+    """A receipt for this step that came after the message had moved on (docs/api.md#failover)."""
 
     status: StatusOut
     doneAt: str | None = None

@@ -5,7 +5,7 @@ which). It is what the sandbox runs instead of graph.facebook.com and what the i
 send to. It is independent of `omnirelay.channels` (import-linter forbids adapters importing each
 other), so the few lines of signing live here too.
 
-What it simulates (CHANNELS.md Part 1):
+What it simulates (docs/channels.md#messenger):
 
 * `POST /{version}/{page_id}/messages` and `/{version}/me/messages`, token from
   `Authorization: Bearer`, the `access_token` query parameter or body field; a wrong token is a

@@ -1,4 +1,4 @@
-"""Accounts and authentication (SPEC D2): Basic, `App` API keys and IBSSO sessions.
+"""Accounts and authentication (docs/api.md#authentication): Basic, `App` API keys and IBSSO sessions.
 
 Passwords are hashed with scrypt; API keys and session tokens are stored as SHA-256 digests.
 The slow password hash is not paid on every request: a successful verification is cached

@@ -1,4 +1,5 @@
-"""SMPP connectors and SMS routes managed by the operator (SPEC D9), applied without a restart.
+"""SMPP connectors and SMS routes managed by the operator (docs/channels.md#routes-and-connectors), applied
+without a restart.
 
 Every change is validated, stored, then applied: `reload()` reads the stored configuration and,
 when it differs from what was last applied, hands it to `apply` (bootstrap reconfigures the SMS

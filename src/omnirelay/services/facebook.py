@@ -1,4 +1,4 @@
-"""`POST /facebook/1/single`: one Messenger message as a one-step flow (SPEC D5)."""
+"""`POST /facebook/1/single`: one Messenger message as a one-step flow (docs/api.md#facebook-single-send)."""
 
 from __future__ import annotations
 

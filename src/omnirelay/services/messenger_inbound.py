@@ -1,9 +1,11 @@
-"""The Meta webhook: verification, registrations, inbound forwarding and delivery receipts (SPEC D8).
+"""The Meta webhook: verification, registrations, inbound forwarding and delivery receipts
+(docs/api.md#meta-webhook).
 
 `receive` does everything durably before the route answers 200, so Meta's retry covers a crash:
 
 * messages, postbacks, opt-ins and referrals register the person (one user key per application
-  and PSID) and queue the forwards to the application's `webhookUrl` (Part 2 §7.4 shape), with
+  and PSID) and queue the forwards to the application's `webhookUrl`
+  (docs/api.md#forwarded-inbound-messages), with
   the event's dedupe key, in one transaction; a retried event changes nothing;
 * deliveries (by `mids`, else by `watermark`) and reads (`watermark`) become
   DELIVERED_TO_HANDSET receipts for the `ReceiptSink`, which stores them and matches them to sends
@@ -76,7 +78,8 @@ Result = dict[str, Any]
 def forward_body(
     application_key: str, user_key: str, received_at: datetime, messages: Sequence[Result]
 ) -> bytes:
-    """The body POSTed to `webhookUrl`: SPEC Part 2 §7.4, one result per forwarded message."""
+    """The body POSTed to `webhookUrl` (docs/api.md#forwarded-inbound-messages): one result per forwarded
+    message."""
     results = [
         {
             "from": user_key,

@@ -1,4 +1,5 @@
-"""Messenger applications and their users, as the management API sees them (SPEC D1, D8).
+"""Messenger applications and their users, as the management API sees them
+(docs/api.md#messenger-applications-and-users).
 
 Every call is scoped to the caller's account: another account's application keys behave exactly
 like keys that do not exist (404). `pageAccessToken` and `appSecret` are write-only: they are

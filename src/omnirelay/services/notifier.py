@@ -1,4 +1,4 @@
-"""Pushes of reports to `notifyUrl` (SPEC D7).
+"""Pushes of reports to `notifyUrl` (docs/api.md#report-pushes).
 
 Reports waiting to be pushed live in the database (state PUSH) and are claimed with a lease, so a
 crash never loses one. Reports due for the same URL go out together as one `{"results": [...]}`.

@@ -1,6 +1,6 @@
 """`POST /omni/1/advanced` and `/omni/1/text`: one message per destination through a scenario.
 
-Each destination's plan is the scenario's steps that apply to it (SPEC D6): FACEBOOK needs a user
+Each destination's plan is the scenario's steps that apply to it (docs/api.md#failover): FACEBOOK needs a user
 key or a phone number and Facebook content; SMS needs a phone number and SMS content. Rejected
 destinations answer with a REJECTED status in the 200 and still get their one final report.
 Everything the request accepts is committed in one transaction before the answer.

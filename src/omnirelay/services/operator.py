@@ -1,4 +1,4 @@
-"""The operator token that guards `/admin/1/...` (SPEC D1): `Authorization: Bearer <token>`.
+"""The operator token that guards `/admin/1/...` (docs/api.md#operator-api): `Authorization: Bearer <token>`.
 
 The comparison is constant-time: both sides are hashed to a fixed length first, then compared
 with `hmac.compare_digest`, so neither the token's content nor its length leaks through timing.

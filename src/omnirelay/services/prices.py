@@ -1,4 +1,4 @@
-"""The price list (SPEC D10) as the operator manages it and as reports read it.
+"""The price list (docs/api.md#prices) as the operator manages it and as reports read it.
 
 Reports are rendered on the hot path (every final transition), so the price list is kept in
 memory: loaded at start, reloaded at once after a change made through this service (operator API,

@@ -1,4 +1,4 @@
-"""Per-account request rate (SPEC D13): a token bucket per account, in this process's memory.
+"""Per-account request rate (docs/api.md#rate-limit): a token bucket per account, in this process's memory.
 
 Each node limits on its own: with N nodes an account may reach N times the rate. A shared limit
 would need a shared counter (PostgreSQL or Redis); not built.

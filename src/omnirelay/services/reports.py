@@ -1,4 +1,4 @@
-"""Report rows (SPEC D7, Part 2 §5.1) and where each goes: pushed to notifyUrl, or queued for pull."""
+"""Report rows (docs/api.md#reports) and where each goes: pushed to notifyUrl, or queued for pull."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def error_json(error: ErrorCode) -> dict[str, Any]:
 
 
 def price_json(message_count: int, price: Price = FREE) -> dict[str, Any]:
-    """SPEC D10: the unit price (per message; per segment for SMS); the message costs
+    """docs/api.md#prices: the unit price (per message; per segment for SMS); the message costs
     `pricePerMessage × messageCount`. Default 0 EUR."""
     return {"pricePerMessage": price.price_per_message, "currency": price.currency}
 

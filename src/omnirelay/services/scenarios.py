@@ -1,4 +1,4 @@
-"""Scenario use cases: create, read, list, partial update, delete (SPEC D1, Part 2 §2)."""
+"""Scenario use cases: create, read, list, partial update, delete (docs/api.md#scenarios)."""
 
 from __future__ import annotations
 

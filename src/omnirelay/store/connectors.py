@@ -1,4 +1,5 @@
-"""SMPP connectors and SMS routes in `smpp_connectors` and `sms_routes` (SPEC D9).
+"""SMPP connectors and SMS routes in `smpp_connectors` and `sms_routes`
+(docs/channels.md#routes-and-connectors).
 
 The bind password is stored in clear because binding needs it; it never leaves this module
 except inside an `SmppConnector`, whose repr hides it.

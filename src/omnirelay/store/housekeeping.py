@@ -1,4 +1,5 @@
-"""Retention (SPEC D7): drop what is past its window, in bounded chunks so no transaction runs long."""
+"""Retention (docs/api.md#retention): drop what is past its window, in bounded chunks so no transaction runs
+long."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idempotency keys (SPEC D4): the first answer to a key is kept for 24 h and replayed.
+"""Idempotency keys (docs/api.md#idempotency): the first answer to a key is kept for 24 h and replayed.
 
 A key and its answer are kept in the transaction that commits the request's messages (`keep`,
 called by the message store), not in transactions of their own around it. The key used to be

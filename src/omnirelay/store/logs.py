@@ -1,4 +1,4 @@
-"""Message logs (SPEC D7, Part 2 §5.2): newest first, not consumed by reading, with per-step attempts."""
+"""Message logs (docs/api.md#logs): newest first, not consumed by reading, with per-step attempts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The price list in `prices` (SPEC D10)."""
+"""The price list in `prices` (docs/api.md#prices)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Classification of Graph API Send API errors (CHANNELS.md §1.2), as one data table.
+"""Classification of Graph API Send API errors (docs/messenger-errors.md#the-table), as one data table.
 
 `classify(http_status, code, error_subcode)` is pure: it looks the Meta `code` and `error_subcode`
 up in `RULES` and says what the gateway does (`Action`) and which Infobip status and error a
@@ -61,7 +61,7 @@ from omnirelay.domain.statuses import (
     Status,
 )
 
-# Chat-app error 7032 (SPEC Part 2 §6.4) is not among the constants of domain/statuses.py.
+# Chat-app error 7032 (docs/api.md#error-table) is not among the constants of domain/statuses.py.
 EC_FREQUENCY_CAPPING: Final = ErrorCode(1, 7032, "EC_FREQUENCY_CAPPING", "Frequency Capping", True)
 
 

@@ -12,7 +12,8 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
   URL, so neither a client log line nor any exception text can show it. `appsecret_proof`
   (HMAC-SHA256 of the token keyed by the app secret) goes in the query string; it is useless without
   the token. Meta's error messages are scrubbed of the token and secret before they reach a reason.
-* **Errors.** Failed calls are classified by `errors.classify` (one table, CHANNELS.md §1.2) and
+* **Errors.** Failed calls are classified by `errors.classify` (one table,
+  docs/messenger-errors.md#the-table) and
   raised as `ChannelUnavailable` (retry) or `MessageRejected` (fail over, `pause_channel=True` for
   channel-wide problems). Timeouts (`timeout_s` for the whole call) and transport errors become
   `ChannelUnavailable`: the outcome is unknown, and `message.metadata` carries the gateway message
@@ -156,7 +157,8 @@ def _bad_content(problem: str) -> MessageRejected:
 
 
 def _absolute_url(url: str) -> str:
-    """The seed's button URL is `www.infobip.com`; Meta wants a scheme."""
+    """Infobip's documented button URL is `www.infobip.com` (docs/api.md#messenger-message-types); Meta
+    wants a scheme."""
     return url if _SCHEME.match(url) else f"https://{url}"
 
 

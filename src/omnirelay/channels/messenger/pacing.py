@@ -3,7 +3,8 @@
 Internal to `channels.messenger`. All of it is process memory: each omnirelay node paces its own
 sends, so N nodes may together send up to N times the configured rate to one Page, and a pause
 learnt by one node is not seen by the others (they learn it from their own next error). Meta's
-limits are generous (about 300 calls/s per Page for text, CHANNELS.md §1.5) so the defaults stay
+limits are generous (about 300 calls/s per Page for text, docs/channels.md#pacing-and-rate-limits) so the
+defaults stay
 below them.
 
 * `TokenBucket` makes a send wait for capacity instead of failing (loop time, `asyncio.sleep`).

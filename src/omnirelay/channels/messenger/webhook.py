@@ -4,7 +4,7 @@ Transport-free: the lead's HTTP route reads the raw body, calls `verify_signatur
 False), then `parse_events` (400 on `WebhookPayloadError`), hands the events to a service, and
 answers 200. Design choices:
 
-* The signature is checked over the raw bytes before any parsing (CHANNELS.md §1.3), with
+* The signature is checked over the raw bytes before any parsing (docs/channels.md#webhook-signatures), with
   `hmac.compare_digest`. Only `X-Hub-Signature-256` is accepted, not the legacy SHA-1 header.
 * Bodies are decoded by msgspec into private structs mirroring Meta's JSON (unknown fields
   ignored), then turned into frozen public events. Every `entry` and every `messaging` and

@@ -1,4 +1,5 @@
-"""SMPP connector settings and SMS routes, as operators configure them (SPEC D9).
+"""SMPP connector settings and SMS routes, as operators configure them
+(docs/channels.md#routes-and-connectors).
 
 A connector is one bind (one TCP connection, `bind_transceiver`) to one SMSC account. Routes pick
 a connector by the longest matching destination prefix; an empty prefix is the default route.

@@ -1,6 +1,6 @@
 """SMPP v3.4 PDU codec: smpplib 2.2.4 used only to encode and decode bytes, behind typed functions.
 
-Why a wrapper (CHANNELS §2.7): smpplib is untyped and has traps this module keeps in one place.
+Why a wrapper (docs/channels.md#pdu-codec): smpplib is untyped and has traps this module keeps in one place.
 
 * Its request classes take their sequence number from a `client` object's `next_sequence()`; with
   `client=None` the number silently stays 0, and a `sequence=` keyword is ignored. We hand it a

@@ -1,6 +1,6 @@
 """SMPP delivery receipts (DLR): detection, tolerant parsing, stat → Infobip status.
 
-Design (CHANNELS §2.6, SPEC D9):
+Design (docs/channels.md#delivery-receipts, docs/channels.md#receipt-states):
 
 * A `deliver_sm` is a receipt when `esm_class & 0x3C == 0x04`; anything else is MO.
 * The TLVs `receipted_message_id` and `message_state` win over the text, which is only a de-facto

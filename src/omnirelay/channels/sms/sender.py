@@ -1,4 +1,4 @@
-"""`SmppSender`: the `ChannelSender` for SMS over SMPP v3.4 (SPEC D9, CHANNELS §2.2-§2.5).
+"""`SmppSender`: the `ChannelSender` for SMS over SMPP v3.4 (docs/channels.md#smpp).
 
 One `SmppSession` per configured connector; a destination goes to the connector of the longest
 matching route prefix (an empty prefix is the default route; with one connector and no matching
@@ -7,7 +7,7 @@ UCS-2, 8-bit-ref UDH concatenation); every part is its own `submit_sm` with
 `registered_delivery=1`, and all parts go out concurrently within the connector's window. The refs
 returned are the SMSC's ids scoped by connector (`receipt.scoped_ref`), as receipts name them.
 
-`submit_sm_resp` statuses (Kannel's classification, CHANNELS §2.2):
+`submit_sm_resp` statuses (Kannel's classification, docs/channels.md#submit-statuses):
 
 * throttling, queue full, system error, temporary app error, wrong bind state, not bound,
   timeouts and dropped connections → `ChannelUnavailable` (the dispatcher retries, spending a try

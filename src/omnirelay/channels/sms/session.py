@@ -1,6 +1,7 @@
 """One SMPP v3.4 ESME session per connector: our own asyncio session on top of the PDU codec.
 
-Shape (CHANNELS §2.1, §2.7): one TCP connection bound as transceiver, so MT submits and delivery
+Shape (docs/channels.md#session-and-binds): one TCP connection bound as transceiver, so MT submits and
+delivery
 receipts share it. A supervisor task connects, binds and, when the link ends, reconnects with
 jittered exponential backoff. A refused bind (wrong password or system id) is a configuration
 error: logged at ERROR and retried only at `reconnect_max_s`, never in a hot loop.
