@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
@@ -70,6 +71,13 @@ from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.writer import Writer
 
 log = logging.getLogger(__name__)
+
+
+class Simulated(Protocol):
+    """A simulated peer that schedules traffic of its own (sandbox.graph, sandbox.smsc)."""
+
+    @property
+    def pending(self) -> int: ...
 
 
 class RefusedToStart(RuntimeError):
@@ -388,6 +396,39 @@ class Gateway:
                 log.warning("metrics: storage unavailable; backlog gauges left out")
         self.metrics.observe(backlog, self.sms_sender.bound() if self.sms_sender is not None else {})
         return self.metrics.render()
+
+    async def until_idle(self, timeout_s: float = 10.0, *, simulators: Iterable[Simulated] = ()) -> None:
+        """Return once nothing is due or under way: no claim or send in the dispatcher, no round
+        under way in the receipts, push or forward loops, nothing due now in storage (a message, a
+        receipt in the inbox, a push, a forward), and nothing still to come from the sandbox's
+        Graph and SMSC simulators or from `simulators` (webhooks and receipts scheduled or not yet
+        answered). What is scheduled for later (a retry, a `sendAt`, a step's deadline) does not
+        count. For tests and tools that must know that what was going to happen has happened, so
+        that they can then assert that nothing more did; serving never calls it, and it reads
+        without changing anything. Raises `TimeoutError` when work keeps coming for `timeout_s`.
+
+        The workers' readings (`activity`) are taken before and after storage is read: equal, with
+        nothing under way either time, no worker did anything meanwhile, so what storage said is
+        the whole picture."""
+        assert self.backlog is not None, "the gateway is not started"
+        peers: list[Simulated] = [p for p in (self.graph_simulator, self.smsc_simulator) if p is not None]
+        peers.extend(simulators)
+        async with asyncio.timeout(timeout_s):
+            while True:
+                before = self._activity(peers)
+                if before is not None:
+                    due = await self.backlog.next_due_at()
+                    if (due is None or due > self.clock.now()) and self._activity(peers) == before:
+                        return
+                await asyncio.sleep(0.005)  # polling the condition above, under the deadline
+
+    def _activity(self, peers: list[Simulated]) -> tuple[int, ...] | None:
+        """The workers' counts of changes; None while any worker or peer has something under way."""
+        workers = (self.dispatcher, self.receipts, self.notifier, self.forwarder)
+        readings = [w.activity for w in workers if w is not None]
+        if any(busy for busy, _ in readings) or any(p.pending for p in peers):
+            return None
+        return tuple(changes for _, changes in readings)
 
     async def stop(self) -> None:
         """Stop in reverse order of starting (docs/architecture.md, "Stopping"): the dispatcher

@@ -98,7 +98,7 @@ async def claim_when_lease_ends(
         claimed = await store.claim_due(clock.now(), owner, LEASE_S, 10)
         if claimed:
             return claimed
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # polling for a condition, under a deadline
     return []
 
 
@@ -290,7 +290,7 @@ async def test_a_claim_leaves_out_what_the_caller_still_works_on(store: SqlMessa
     taken: list[MessageRecord] = []
     while not taken and asyncio.get_running_loop().time() < give_up:
         taken = await store.claim_due(clock.now(), "node-a", LEASE_S, 10, exclude=(m1.pk,))
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # polling for a condition, under a deadline
     assert [r.message_id for r in taken] == ["m2"]
 
 

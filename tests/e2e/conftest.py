@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from omnirelay.bootstrap import Gateway, build_app
+from omnirelay.bootstrap import Gateway, Simulated, build_app
 from omnirelay.config import Settings
 
 BASIC = {"Authorization": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="}  # Aladdin / open sesame
@@ -38,6 +38,11 @@ class RunningServer:
         gw: Gateway = self.app.state.gateway
         return gw
 
+    async def until_idle(self, timeout_s: float = 10.0, *simulators: Simulated) -> None:
+        """Until nothing is due or under way in the gateway, its sandbox simulators and `simulators`
+        (`Gateway.until_idle`): then what was going to happen has happened."""
+        await self.gateway.until_idle(timeout_s, simulators=simulators)
+
 
 async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette]:
     app = build_app(settings)
@@ -56,7 +61,7 @@ async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
     for _ in range(500):
         if server.started or task.done():
             break
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # polling for a condition, under a deadline
     if task.done():
         task.result()
     assert server.started

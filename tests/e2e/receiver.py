@@ -54,7 +54,7 @@ class Receiver:
     async def __aenter__(self) -> Receiver:
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:  # noqa: ASYNC110 - uvicorn has no started event to wait on
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # polling for a condition, under a deadline
         return self
 
     async def __aexit__(self, *exc: object) -> None:

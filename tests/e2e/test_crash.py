@@ -84,7 +84,7 @@ class ServerProcess:
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(f"{self.base}/health")).status_code == 200:
                         return
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # polling for the server to answer, under a bound
         raise AssertionError("server did not start:\n" + self.log.read_text()[-3000:])
 
     def kill(self) -> None:
@@ -159,7 +159,7 @@ async def sender(
                     await asyncio.sleep(0.05)  # the server is down: the client tries again
                     continue
                 if r.status_code == 503:  # storage unavailable (shutting down): try again
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05)  # the client's pause before its retry
                     continue
                 assert r.status_code == 200, r.text
                 message_id = r.json()["messages"][0]["messageId"]
@@ -170,7 +170,7 @@ async def sender(
 async def traffic(base: str, accepted: dict[str, str], counter: list[int], seconds: float) -> None:
     stop = asyncio.Event()
     clients = [asyncio.create_task(sender(base, accepted, stop, n, counter)) for n in range(4)]
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds)  # how long the traffic lasts, not a synchronisation
     stop.set()
     await asyncio.gather(*clients)
 
@@ -195,17 +195,18 @@ async def test_kill_nine_smsc_drops_and_graph_outage_lose_nothing(tmp_path: Path
                 clients = [
                     asyncio.create_task(sender(server.base, accepted, stop, n, counter)) for n in range(4)
                 ]
-                await asyncio.sleep(rng.uniform(0.3, 1.2))
+                await asyncio.sleep(rng.uniform(0.3, 1.2))  # a random moment to kill at: the test's point
                 server.kill()
-                await asyncio.sleep(0.2)  # the simulator reads what the dead connection had sent
+                # the simulator has read what the dead connection had sent once it has seen it close
+                await smsc.wait_for(lambda: smsc.bound_connections == 0)
                 boundaries.append(len(smsc.submits))
                 await server.start()
-                await asyncio.sleep(rng.uniform(0.1, 0.4))
+                await asyncio.sleep(rng.uniform(0.1, 0.4))  # traffic to the restarted server for a while
                 stop.set()
                 await asyncio.gather(*clients)
             # the SMPP connection dropped in the middle of a batch
             drop = asyncio.create_task(traffic(server.base, accepted, counter, 1.0))
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # the moment to drop the link at, mid-traffic
             boundaries.append(len(smsc.submits))
             smsc.drop_all()
             await drop
@@ -222,7 +223,7 @@ async def test_kill_nine_smsc_drops_and_graph_outage_lose_nothing(tmp_path: Path
                         assert r["messageId"] not in reports, "one message, two final reports"
                         reports[r["messageId"]] = r
                     if not batch:
-                        await asyncio.sleep(0.2)
+                        await asyncio.sleep(0.2)  # polling for reports, under the deadline
         finally:
             server.stop()
 

@@ -32,7 +32,7 @@ async def test_echo_settles_a_send_whose_answer_was_lost(tmp_path: Path):
             while not reports:
                 assert time.monotonic() < deadline, "no final report"
                 reports = (await client.get("/facebook/1/reports", headers=BASIC)).json()["results"]
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # polling for a condition, under a deadline
             graph.set_slow(0)
         (report,) = reports
         assert report["messageId"] == sent["messageId"]

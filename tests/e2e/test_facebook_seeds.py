@@ -38,7 +38,7 @@ async def pull_until(server: RunningServer, ids: set[str], deadline_s: float = 2
         rows.extend(json_of(response)["results"])
         if ids <= {r["messageId"] for r in rows}:
             return rows
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # polling for a condition, under a deadline
     return rows
 
 
@@ -72,7 +72,7 @@ async def test_every_seed_example_is_accepted_and_reported_once(server: RunningS
         assert row["to"] == "9c29bd43-054b-4cfe-a1d4-0b37812b4ed3"
         assert row["messageCount"] == 1
 
-    await asyncio.sleep(0.5)  # let any late (read) webhook land: it must not make a second report
+    await server.until_idle()  # every late webhook (a read) has landed: it must not make a second report
     again = await server.client.get("/facebook/1/reports", headers=BASIC)
     assert not [r for r in json_of(again)["results"] if r["messageId"] in sent]
 

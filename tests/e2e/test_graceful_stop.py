@@ -50,7 +50,7 @@ async def paced_sender(base: str, accepted: dict[str, str], stop: asyncio.Event,
                     await asyncio.sleep(0.05)  # the server is stopping or starting: try again
                     continue
                 if r.status_code == 503:
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05)  # the client's pause before its retry
                     continue
                 assert r.status_code == 200, r.text
                 accepted.setdefault(r.json()["messages"][0]["messageId"], phone)
@@ -97,7 +97,7 @@ async def test_sigterm_under_load_sends_nothing_twice(tmp_path: Path):
                         assert r["messageId"] not in reports, "one message, two final reports"
                         reports[r["messageId"]] = r
                     if not batch:
-                        await asyncio.sleep(0.1)
+                        await asyncio.sleep(0.1)  # polling for reports, under the deadline
         finally:
             server.stop()
     log = (tmp_path / "server.log").read_text()

@@ -72,7 +72,9 @@ async def test_rate_limit_answers_429_and_recovers(tmp_path: Path):
             limited = await client.get("/omni/1/reports", headers=BASIC)
             assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
             assert json_of(limited)["requestError"]["serviceException"]["messageId"] == "TOO_MANY_REQUESTS"
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(
+                0.5
+            )  # the bucket refills in real time (5 per second): the behaviour under test
             assert (await client.get("/omni/1/reports", headers=BASIC)).status_code == 200
     finally:
         srv.should_exit = True

@@ -34,13 +34,20 @@ async def wait_for(check: Any, timeout_s: float = 10, what: str = "condition") -
         if value:
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # polling, under the deadline above
 
 
 async def test_delivery_webhook_survives_a_restart(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as hooks:
+    delivery_tries = 0
+
+    async def count_deliveries(request: httpx.Request) -> None:
+        nonlocal delivery_tries
+        if b'"delivery"' in request.content:
+            delivery_tries += 1
+
+    async with httpx.AsyncClient(event_hooks={"request": [count_deliveries]}) as hooks:
         graph = GraphSimulator(
             hooks,
             delivery_delay_s=0.8,
@@ -102,7 +109,10 @@ async def test_delivery_webhook_survives_a_restart(tmp_path: Path) -> None:
             await task
 
         # down: the delivery webhook (due 0.8 s after the send) fails and is retried
-        await asyncio.sleep(1.5)
+        async def tried_twice() -> bool:
+            return delivery_tries >= 2
+
+        await wait_for(tried_twice, what="two delivery tries while omnirelay is down")
         assert not [w for w in graph.webhooks if "delivery" in w.body["entry"][0]["messaging"][0]]
 
         server, task, app = await start_server(settings)

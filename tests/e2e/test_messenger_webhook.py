@@ -49,11 +49,6 @@ async def user_keys(server: RunningServer) -> list[str]:
     return [u["key"] for u in json_of(response)]
 
 
-async def quiet(receiver: Receiver, seconds: float = 1.5) -> None:
-    """Give a wrongly queued forward time to show up (the forwarder polls every 50 ms here)."""
-    await asyncio.sleep(seconds)
-
-
 async def status_of(server: RunningServer, message_id: str) -> str:
     response = await server.client.get(f"/facebook/1/logs?messageId={message_id}", headers=BASIC)
     (row,) = json_of(response)["results"]
@@ -65,7 +60,7 @@ async def wait_status(server: RunningServer, message_id: str, name: str, timeout
     deadline = time.monotonic() + timeout_s
     while (current := await status_of(server, message_id)) != name:
         assert time.monotonic() < deadline, f"{message_id} is {current}, not {name}"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # polling for a condition, under a deadline
 
 
 async def final_report(server: RunningServer, message_id: str, timeout_s: float = 10) -> dict[str, Any]:
@@ -75,7 +70,7 @@ async def final_report(server: RunningServer, message_id: str, timeout_s: float 
         if rows["results"]:
             (row,) = rows["results"]
             return row  # type: ignore[no-any-return]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # polling for a condition, under a deadline
     raise AssertionError(f"no report for {message_id}")
 
 
@@ -156,7 +151,7 @@ async def test_forged_or_missing_signature_is_403_and_nothing_happens(server: Ru
             headers={**headers, "X-Hub-Signature-256": sign(raw)},
         )
         assert unknown.status_code == 404
-        await quiet(receiver)
+        await server.until_idle()  # a wrongly queued forward has been posted by now
         assert receiver.attempts == 0
         assert await user_keys(server) == before
         # the genuine signature over the same bytes is accepted, and the event was not marked seen
@@ -253,7 +248,7 @@ async def test_a_failing_receiver_gets_the_forward_later(server: RunningServer) 
         assert result["message"] == {"type": "TEXT", "text": "are you there?"}
         assert result["from"] == sb.USER_KEY  # the sandbox's registered user: no registration
         assert receiver.attempts == 3
-        await quiet(receiver)
+        await server.until_idle()  # a wrongly queued forward has been posted by now
         assert len(receiver.bodies) == 1
 
 
@@ -272,7 +267,7 @@ async def test_meta_retrying_the_same_event_is_processed_once(server: RunningSer
             record = await graph(server).post_event(sb.PAGE_ID, event)
             assert record is not None and record.http_status == 200
         results = await receiver.wait_for(2)
-        await quiet(receiver)
+        await server.until_idle()  # a wrongly queued forward has been posted by now
         assert [r["message"]["type"] for r in receiver.results] == ["REGISTRATION", "TEXT"]
         assert len(await user_keys(server)) == len(before) + 1
         assert results[0]["from"] == results[1]["from"]
@@ -299,7 +294,7 @@ async def test_postbacks_optins_and_referrals(server: RunningServer) -> None:
             sb.PAGE_ID, started.psid, ref="summer-ad"
         )  # known: nothing to forward
         await graph(server).user_optin(sb.PAGE_ID, user_ref="checkbox-123")  # no PSID yet: nothing
-        await quiet(receiver)
+        await server.until_idle()  # a wrongly queued forward has been posted by now
         assert len(receiver.results) == 4
         assert len(await user_keys(server)) == len(keys) + 1
 
@@ -332,7 +327,7 @@ async def test_a_watermark_completes_waiting_messages_sent_before_it(
 
     # a watermark from before the send covers nothing
     await simulator.post_event(sb.PAGE_ID, event(now_ms() - 60_000))
-    await asyncio.sleep(0.5)
+    await server.until_idle()
     assert await status_of(server, message_id) == "PENDING_WAITING_DELIVERY"
     # one after it delivers the message, exactly once even when Meta repeats it
     late = event(now_ms())
@@ -341,7 +336,7 @@ async def test_a_watermark_completes_waiting_messages_sent_before_it(
     report = await final_report(server, message_id)
     assert report["status"]["name"] == "DELIVERED_TO_HANDSET"
     assert report["error"]["name"] == "NO_ERROR"
-    await asyncio.sleep(0.3)
+    await server.until_idle()
     again = json_of(await server.client.get(f"/facebook/1/reports?messageId={message_id}", headers=BASIC))
     assert again["results"] == []
 
@@ -408,7 +403,7 @@ async def test_omni_facebook_payload_carries_messaging_type(server: RunningServe
     deadline = time.monotonic() + 10
     while not (sent := sent_bodies(server, m["messageId"])):
         assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # polling for a condition, under a deadline
     assert sent[0]["messaging_type"] == "RESPONSE" and "tag" not in sent[0]
 
 

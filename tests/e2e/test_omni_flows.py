@@ -41,7 +41,7 @@ async def final_reports(
         for r in json_of(await server.client.get(f"/{api}/1/reports?limit=1000", headers=BASIC))["results"]:
             assert r["messageId"] not in found, "a report was handed out twice"
             found[r["messageId"]] = r
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # polling for a condition, under a deadline
     return found
 
 
@@ -112,7 +112,7 @@ async def test_scheduled_send(server: RunningServer):
         "sendAt": format_time(at),
     }
     (m,) = json_of(await server.client.post("/omni/1/advanced", json=body, headers=BASIC))["messages"]
-    await asyncio.sleep(1)
+    await server.until_idle()  # nothing is due before `sendAt`: had it been, it would have gone out
     assert server.gateway.smsc_simulator is not None
     assert not [s for s in server.gateway.smsc_simulator.submits if s.short_message.endswith(b"later")]
     report = (await final_reports(server, {m["messageId"]}))[m["messageId"]]
@@ -185,7 +185,7 @@ async def test_a_push_that_never_succeeds_lands_in_the_pull_queue(tmp_path: Path
                 if results:
                     break
                 assert time.monotonic() < deadline
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # polling for a condition, under a deadline
             assert [r["messageId"] for r in results] == [m["messageId"]]
     finally:
         srv.should_exit = True

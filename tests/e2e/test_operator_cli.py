@@ -158,7 +158,11 @@ def test_serve_stops_within_its_grace_despite_a_stalled_request(data_dir: Path):
                 + base64.b64encode(f"{demo.USERNAME}:{demo.PASSWORD}".encode())
                 + b'\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"destinations"'
             )
-            time.sleep(0.5)  # the request is under way, waiting for the rest of its body
+            # The server accepts connections in order: once a later request is answered, this one
+            # has been read and is under way, waiting for the rest of its body.
+            with socket.create_connection(("127.0.0.1", port)) as later:
+                later.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert later.recv(64).startswith(b"HTTP/1.1 200")
             os.kill(proc.pid, signal.SIGINT)
             _, err = proc.communicate(timeout=30)
         assert b"timeout graceful shutdown exceeded" in err, err.decode()
@@ -179,7 +183,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling, under the deadline above
     raise AssertionError(f"nothing listening on {port}")
 
 
@@ -232,7 +236,7 @@ async def test_sandbox_smsc_command(spawn: list[subprocess.Popen[bytes]]):
         deadline = time.monotonic() + 10
         while not sink.receipts:
             assert time.monotonic() < deadline, "no delivery receipt"
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # polling for a condition, under a deadline
         assert sink.receipts[0].ref == accepted.refs[0]
         assert sink.receipts[0].status.name == "DELIVERED_TO_HANDSET"
     finally:

@@ -26,6 +26,7 @@ from omnirelay.sandbox.smsc import Behaviour, Script, SmscSimulator
 from omnirelay.services.accounts import hash_password
 from omnirelay.store.tables import attempts, messages
 from tests.e2e.conftest import RunningServer, free_port, json_of, start_server
+from tests.waiting import until
 
 TOKEN = "e2e-operator-token-0123456789"
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
@@ -77,11 +78,12 @@ class Production:
             for report in json_of(r)["results"]:
                 assert report["messageId"] not in found, "two reports for one message"
                 found[report["messageId"]] = report
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # polling for a condition, under a deadline
         return found
 
-    async def no_more_reports(self) -> None:
-        await asyncio.sleep(0.5)
+    async def no_more_reports(self, smsc: SmscSimulator) -> None:
+        """Once nothing is due or under way, in the server or at the SMSC, no report is left."""
+        await self.server.until_idle(10.0, smsc)
         r = await self.client.get("/omni/1/reports?limit=1000", auth=self.auth)
         assert json_of(r)["results"] == []
 
@@ -92,7 +94,7 @@ class Production:
             if checks.get(f"smpp:{name}"):
                 return
             assert time.monotonic() < deadline, checks
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # polling for a condition, under a deadline
 
 
 def production_settings(tmp_path: Path, **extra: Any) -> Settings:
@@ -169,7 +171,7 @@ async def test_long_ucs2_sms_is_delivered_reported_and_priced(production: Any, s
     assert ch["price"] == {"pricePerMessage": 0.05, "currency": "CHF"}  # per segment: 3 x 0.05 CHF
     de = reports[de_id]
     assert de["messageCount"] == 1 and de["price"] == {"pricePerMessage": 0.07, "currency": "EUR"}
-    await prod.no_more_reports()
+    await prod.no_more_reports(smsc)
     (row,) = json_of(await c.get(f"/omni/1/logs?messageId={ch_id}", auth=prod.auth))["results"]
     assert row["messageCount"] == 3 and row["price"] == {"pricePerMessage": 0.05, "currency": "CHF"}
 
@@ -194,7 +196,7 @@ async def test_connection_dropped_mid_batch_every_message_ends_once(production: 
         assert smsc.connections_total >= 2  # the sender reconnected
         # submits whose answers were lost with the link were sent again (at least once, never lost)
         assert len(smsc.submits) > 200, len(smsc.submits)
-        await prod.no_more_reports()
+        await prod.no_more_reports(smsc)
 
 
 async def test_throttling_slows_down_without_failing(production: Any, smsc: SmscSimulator):
@@ -204,7 +206,7 @@ async def test_throttling_slows_down_without_failing(production: Any, smsc: Smsc
     smsc.script_suffix("", Script(Behaviour.THROTTLED))  # every destination: ESME_RTHROTTLED
     ids = await prod.send([f"4179302{i:04d}" for i in range(20)], "slow down")
     await smsc.wait_for(lambda: any(s.behaviour is Behaviour.THROTTLED for s in smsc.submits))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the SMSC keeps throttling for a while: the peer's behaviour under test
     smsc.clear_scripts()
     reports = await prod.reports(set(ids), timeout_s=30)
     assert {r["status"]["name"] for r in reports.values()} == {"DELIVERED_TO_HANDSET"}
@@ -284,7 +286,7 @@ async def test_smsc_down_at_start_messages_wait_then_go_out(production: Any):
     ready = await prod.client.get("/ready")
     assert ready.status_code == 503 and json_of(ready)["checks"]["smpp:smsc1"] is False
     ids = await prod.send([CH, DE], "patience", sms={"text": "patience", "validityPeriod": 5})
-    await asyncio.sleep(1.5)
+    await prod.server.until_idle()  # each was tried and found the connector down
     r = await prod.client.get("/omni/1/reports", auth=prod.auth)
     assert json_of(r)["results"] == []  # waiting, not failed
     async with SmscSimulator(users=SMSC_USERS, port=port, receipt_delay_s=0.05) as smsc:
@@ -360,7 +362,11 @@ async def test_cli_changes_reach_a_running_server(production: Any, smsc: SmscSim
         result = await asyncio.to_thread(CliRunner().invoke, cli, args, env=env)
         assert result.exit_code == 0, result.output
     await prod.wait_bound("cli1")
-    await asyncio.sleep(0.5)  # > config_poll_s: the price list was reloaded
+    prices = prod.server.gateway.prices
+    assert prices is not None
+    await until(
+        lambda: prices.for_destination("SMS", CH).price_per_message == 0.09, what="the price reloaded"
+    )
     (message_id,) = await prod.send([CH], "configured from the CLI")
     report = (await prod.reports({message_id}))[message_id]
     assert report["status"]["name"] == "DELIVERED_TO_HANDSET"

@@ -52,7 +52,7 @@ async def test_storage_outage_answers_503_then_recovers(pg_database: str, tmp_pa
                 r = await client.post("/facebook/1/single", json=body, headers=BASIC)
                 if r.status_code == 200:
                     break
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # polling for a condition, under a deadline
             assert r.status_code == 200
     finally:
         await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

@@ -32,7 +32,7 @@ async def test_ready_is_503_while_a_background_task_waits_for_its_restart(server
         r = await server.client.get("/ready")
         if r.status_code == 503:
             break
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # polling for a condition, under a deadline
     assert r.status_code == 503
     assert json_of(r)["checks"]["task:probe"] is False
     await supervisor.stop("probe")

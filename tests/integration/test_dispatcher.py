@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -31,6 +30,7 @@ from omnirelay.store.tables import messages
 from omnirelay.store.writer import Writer
 from tests.contract.test_message_store import claim_when_lease_ends, new_message
 from tests.doubles import FakeClock, InMemoryChannel
+from tests.waiting import until
 
 
 class World:
@@ -230,20 +230,6 @@ async def test_a_failover_keeps_its_claim_while_the_next_step_is_sent(world: Wor
     world.clock.advance(2)  # its lease (2 s, in the database's time) runs out
     (again,) = await claim_when_lease_ends(world.store, world.clock, "other")
     assert again.message_id == "m1" and again.state.step_index == 1 and again.state.tries == 0
-
-
-async def until(condition: Callable[[], Awaitable[bool] | bool], within_s: float = 10.0) -> None:
-    """Wait for `condition` to hold, looking every few milliseconds; fail after `within_s`."""
-    give_up = asyncio.get_running_loop().time() + within_s
-    while True:
-        held = condition()
-        if not isinstance(held, bool):
-            held = await held
-        if held:
-            return
-        if asyncio.get_running_loop().time() > give_up:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def leased(engine: AsyncEngine) -> int:

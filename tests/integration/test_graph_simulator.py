@@ -67,7 +67,7 @@ class Receiver:
         while not self._server.started:
             if self._task.done():
                 self._task.result()
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # polling for a condition, under a deadline
 
     async def stop(self) -> None:
         self._server.should_exit = True
@@ -396,7 +396,7 @@ async def test_server_error_mode_n_times(client: httpx.AsyncClient, graph: Graph
 async def test_server_error_mode_for_a_while(client: httpx.AsyncClient, graph: GraphSimulator) -> None:
     graph.fail_with_server_error(duration_s=0.2, http_status=503)
     assert (await send(client, graph, text_body({"id": PSID}))).status_code == 503
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.25)  # the failing spell lasts 0.2 s of real time: the behaviour under test
     assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
 
 
@@ -448,8 +448,8 @@ async def test_never_deliver_sends_no_delivery(
 ) -> None:
     graph.set_never_deliver(PAGE, PSID)
     assert (await send(client, graph, text_body({"id": PSID}))).status_code == 200
-    await graph.settle()
-    await asyncio.sleep(0.05)
+    await graph.settle()  # every webhook the send scheduled has been posted
+    assert graph.pending == 0
     assert receiver.received == []
 
 
@@ -591,7 +591,7 @@ async def test_run_graph_standalone(client: httpx.AsyncClient) -> None:
                 )
                 break
             except httpx.ConnectError:
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # polling for a condition, under a deadline
         assert response.status_code == 200
     finally:
         task.cancel()

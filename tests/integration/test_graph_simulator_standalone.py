@@ -86,7 +86,7 @@ def graph_process() -> Iterator[str]:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             assert time.monotonic() < deadline, f"nothing listening on {port}"
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling for a condition, under a deadline
         yield f"http://127.0.0.1:{port}"
     finally:
         if proc.poll() is None:

@@ -228,7 +228,7 @@ async def test_throttling_is_unavailable_and_pauses_the_connector(
     assert paused.value.retry_after_s is not None
     assert 0 < paused.value.retry_after_s <= 0.2
     assert len(smsc.submits) == 1  # the paused send never reached the SMSC
-    await asyncio.sleep(paused.value.retry_after_s)
+    await asyncio.sleep(paused.value.retry_after_s)  # the pause runs in real time: the behaviour under test
     accepted = await sender.send(outbound(clock))
     assert accepted.status == PENDING_ENROUTE
 
@@ -450,7 +450,7 @@ async def test_wrong_password_is_not_bound_and_does_not_hot_loop(
     config = connector(smsc.port, password="nope", reconnect_min_s=0.01, reconnect_max_s=5.0)
     sender = await make_sender(config, wait_bound=False)
     await smsc.wait_for(lambda: len(smsc.binds) >= 1)
-    await asyncio.sleep(0.3)  # with a hot loop there would be dozens of binds by now
+    await asyncio.sleep(0.3)  # a window to count binds in (a rate): a hot loop would bind dozens of times
     assert [b.status for b in smsc.binds] == [pdu.ESME_RINVPASWD]
     assert sender.bound() == {"main": False}
     with pytest.raises(ChannelUnavailable, match="not bound"):

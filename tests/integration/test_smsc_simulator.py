@@ -467,7 +467,7 @@ async def test_run_smsc_serves_with_sandbox_rules() -> None:
                     esme = await RawEsme.connect(port)
                     break
                 except OSError:
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.02)  # polling for a condition, under a deadline
         try:
             assert await esme.bind("sandbox", "sandboxp") == pdu.ESME_ROK
             esme.submit("41790000058")  # sandbox rule: throttled

@@ -377,6 +377,11 @@ class GraphSimulator:
             self.webhook_timeout_s,
         ) = self._settings
 
+    @property
+    def pending(self) -> int:
+        """Webhooks scheduled after sends and not yet posted (or given up); tests: `Gateway.until_idle`."""
+        return len(self._tasks)
+
     async def settle(self) -> None:
         """Wait until every scheduled webhook has been posted (or given up)."""
         while self._tasks:

@@ -296,6 +296,7 @@ class SmscSimulator:
         self._id_prefix = 0
         self._id_counter = 0
         self._stopped = False
+        self._scheduled = 0  # receipts and responses waiting for their timer
         self.submits: list[SubmitRecord] = []
         self.binds: list[BindRecord] = []
         self.receipt_acks: list[ReceiptAck] = []
@@ -374,6 +375,25 @@ class SmscSimulator:
             held, self._held = self._held, []
             for receipt in held:
                 self._emit_receipt(receipt)
+
+    @property
+    def pending(self) -> int:
+        """Receipts and responses still to send (on their timer, or waiting for the ESME to bind)
+        and `deliver_sm` not yet answered; 0 once stopped. Receipts held while `paused` are not
+        counted: they wait for the test, not for time (tests: `Gateway.until_idle`)."""
+        if self._stopped:
+            return 0
+        answers = sum(len(c.acks_expected) for c in self._connections)
+        return self._scheduled + len(self._undelivered) + answers
+
+    def _later(self, delay_s: float, callback: Callable[..., None], *args: Any) -> None:
+        self._scheduled += 1
+
+        def fire() -> None:
+            self._scheduled -= 1
+            callback(*args)
+
+        asyncio.get_running_loop().call_later(delay_s, fire)
 
     @property
     def bound_connections(self) -> int:
@@ -482,7 +502,7 @@ class SmscSimulator:
             message_id = connection.acks_expected.pop(sequence, None)
             unacked = connection.unacked.pop(sequence, None)
             if unacked is not None and status != ESME_ROK:  # the ESME could not take it now: redeliver later
-                asyncio.get_running_loop().call_later(1.0, self._emit_receipt, unacked)
+                self._later(1.0, self._emit_receipt, unacked)
             if message_id is not None:
                 self.receipt_acks.append(ReceiptAck(message_id, status))
                 self._notify()
@@ -598,14 +618,12 @@ class SmscSimulator:
         if self.response_delay_s > 0:
             connection.outstanding += 1
             self.max_outstanding = max(self.max_outstanding, connection.outstanding)
-            asyncio.get_running_loop().call_later(
-                self.response_delay_s, self._respond_later, connection, response
-            )
+            self._later(self.response_delay_s, self._respond_later, connection, response)
         else:
             self.max_outstanding = max(self.max_outstanding, 1)
             connection.write(response)
         if receipt is not None:
-            asyncio.get_running_loop().call_later(self.receipt_delay_s, self._emit_receipt, receipt)
+            self._later(self.receipt_delay_s, self._emit_receipt, receipt)
 
     def _next_message_id(self) -> str:
         self._id_counter += 1

@@ -88,7 +88,9 @@ class Dispatcher:
         # the part of a lease kept for writing the outcome once the send has answered
         self._write_margin_s = lease_s * 0.25
         self._batch = batch
+        self._concurrency = concurrency
         self._free = concurrency  # concurrency slots not taken by a claimed message
+        self._changes = 0  # claims that took messages, and messages finished with (`activity`)
         # a slot freed while none was left wakes the loop only once a batch's worth is free again
         # (a claim per freed slot would queue a claim behind the writer for every message)
         self._refill = max(1, min(batch, concurrency) // 4)
@@ -141,6 +143,8 @@ class Dispatcher:
             self._free += wanted
             raise
         self._free += wanted - len(records)
+        if records:
+            self._changes += 1
         tasks = []
         for record in records:
             task = asyncio.create_task(self._process(record, deadline))
@@ -155,6 +159,7 @@ class Dispatcher:
         if self._inflight.get(pk) is task:
             del self._inflight[pk]
         self._free += 1
+        self._changes += 1
         if self._starved and self._free >= self._refill:
             self._starved = False
             self._wake.set()
@@ -163,6 +168,13 @@ class Dispatcher:
     def in_flight(self) -> int:
         """Messages claimed by this dispatcher and not yet finished with."""
         return len(self._inflight)
+
+    @property
+    def activity(self) -> tuple[bool, int]:
+        """Whether a claim or a send is under way, and a count that moves whenever one took messages
+        or ended: two equal readings with nothing under way in either mean nothing ran in between
+        (`Gateway.until_idle`)."""
+        return self._free < self._concurrency, self._changes
 
     async def stop(self, grace_s: float) -> None:
         """Claim nothing more; give the sends under way `grace_s` to finish and write their

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from omnirelay.domain.errors import ChannelUnavailable
 from omnirelay.ports import Clock, ForwardRecord, ForwardStore, WebhookPoster
+from omnirelay.services.activity import Activity
 from omnirelay.services.rounds import run_rounds
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,16 @@ class Forwarder:
         self._idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
         self._stopping = False
+        self._activity = Activity()
 
     def wake(self) -> None:
         """Forwards were queued: look now rather than at the next poll."""
         self._wake.set()
+
+    @property
+    def activity(self) -> tuple[bool, int]:
+        """A round under way, and the count of changes (`services.activity`; `Gateway.until_idle`)."""
+        return self._activity.reading
 
     async def run(self) -> None:
         await run_rounds("forwarding", self._round, self._wake, self._idle_poll_s, lambda: self._stopping)
@@ -73,10 +80,12 @@ class Forwarder:
         return 0.0 if await self.run_once() >= self._batch else self._idle_poll_s
 
     async def run_once(self) -> int:
-        due = await self._store.claim_forwards(self._clock.now(), self._policy.lease_s, self._batch)
-        if due:
-            await asyncio.gather(*(self._post(f) for f in due))
-        return len(due)
+        with self._activity.round() as took_work:
+            due = await self._store.claim_forwards(self._clock.now(), self._policy.lease_s, self._batch)
+            if due:
+                took_work()
+                await asyncio.gather(*(self._post(f) for f in due))
+            return len(due)
 
     async def _post(self, forward: ForwardRecord) -> None:
         tries = forward.tries + 1

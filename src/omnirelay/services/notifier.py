@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from omnirelay.ports import (
     ReportState,
     WebhookPoster,
 )
+from omnirelay.services.activity import Activity
 from omnirelay.services.rounds import run_rounds
 
 log = logging.getLogger(__name__)
@@ -63,9 +65,15 @@ class Notifier:
         self._idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
         self._stopping = False
+        self._activity = Activity()
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def activity(self) -> tuple[bool, int]:
+        """A round under way, and the count of changes (`services.activity`; `Gateway.until_idle`)."""
+        return self._activity.reading
 
     async def run(self) -> None:
         await run_rounds("push", self._round, self._wake, self._idle_poll_s, lambda: self._stopping)
@@ -79,10 +87,15 @@ class Notifier:
         return 0.0 if await self.run_once() >= self._policy.batch else self._idle_poll_s
 
     async def run_once(self) -> int:
+        with self._activity.round() as took_work:
+            return await self._push_due(took_work)
+
+    async def _push_due(self, took_work: Callable[[], None]) -> int:
         p = self._policy
         due = await self._store.claim_pushes(self._clock.now(), p.lease_s, p.batch)
         if not due:
             return 0
+        took_work()
         by_url: dict[str, list[DuePush]] = defaultdict(list)
         for push in due:
             by_url[push.url].append(push)

@@ -29,6 +29,7 @@ from omnirelay.domain.failover import Delivered, Phase, StepFailed
 from omnirelay.domain.messages import Receipt
 from omnirelay.ports import NO_METRICS, Clock, InboxReceipt, MessageStore, Metrics, PriceList, ReceiptOutcome
 from omnirelay.services import transitions
+from omnirelay.services.activity import Activity
 from omnirelay.services.rounds import run_rounds
 from omnirelay.services.transitions import transition_for
 
@@ -58,10 +59,16 @@ class ReceiptProcessor:
         self._prices = prices
         self._wake = asyncio.Event()
         self._stopping = False
+        self._activity = Activity()
 
     async def record(self, receipts: Sequence[Receipt]) -> None:
         await self._store.record_receipts(receipts, self._clock.now())
         self._wake.set()
+
+    @property
+    def activity(self) -> tuple[bool, int]:
+        """A round under way, and the count of changes (`services.activity`; `Gateway.until_idle`)."""
+        return self._activity.reading
 
     async def run(self) -> None:
         await run_rounds("receipt", self._round, self._wake, self._idle_poll_s, lambda: self._stopping)
@@ -75,11 +82,13 @@ class ReceiptProcessor:
         return 0.0 if await self.run_once() >= self._batch else self._idle_poll_s
 
     async def run_once(self) -> int:
-        due = await self._store.due_receipts(self._clock.now(), self._batch)
-        if not due:
-            return 0
-        outcomes = self._decide(due)
-        settled = await self._store.settle_receipts(outcomes)
+        with self._activity.round() as took_work:
+            due = await self._store.due_receipts(self._clock.now(), self._batch)
+            if not due:
+                return 0
+            took_work()
+            outcomes = self._decide(due)
+            settled = await self._store.settle_receipts(outcomes)
         for outcome, ok in zip(outcomes, settled, strict=True):
             if outcome.late:
                 self._metrics.receipt("late")

@@ -1,7 +1,9 @@
-"""What waits, counted when `/metrics` is scraped: messages by what they wait for, queued reports.
+"""What waits: counted when `/metrics` is scraped (messages by what they wait for, queued reports),
+and the earliest time any worker has something due (`Gateway.until_idle`).
 
-Both queries read indexes over the work in flight (`ix_messages_due`: messages not done have a
-`next_action_at`; `ix_reports_push`: reports by state), not the whole history kept for the logs.
+Every query reads indexes over the work in flight (`ix_messages_due`: messages not done have a
+`next_action_at`; `ix_reports_push`: reports by state; the inbox's and the forwards' `next_try_at`),
+not the whole history kept for the logs.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnirelay.domain.failover import Phase
-from omnirelay.domain.times import to_ms
+from omnirelay.domain.times import from_ms, to_ms
 from omnirelay.ports import Backlog, ReportState
 from omnirelay.store.engine import reading
-from omnirelay.store.tables import messages, reports
+from omnirelay.store.tables import forwards, messages, receipts_inbox, reports
 
 
 class SqlBacklog:
@@ -58,3 +60,18 @@ class SqlBacklog:
             reports_pull=states.get(ReportState.PULL.value, 0),
             reports_push=states.get(ReportState.PUSH.value, 0),
         )
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest of the workers' due times falls (a message's next action, a receipt to
+        match, a report to push, an inbound to forward); None when none of them has any. A claimed
+        row's due time is its lease's end (store.claims), so what is under way is not due."""
+        earliest = [
+            select(func.min(messages.c.next_action_at)),
+            select(func.min(receipts_inbox.c.next_try_at)),
+            select(func.min(reports.c.next_push_at)).where(reports.c.state == ReportState.PUSH.value),
+            select(func.min(forwards.c.next_try_at)),
+        ]
+        async with reading(self._engine) as conn:
+            found = [(await conn.execute(q)).scalar() for q in earliest]
+        due = [ms for ms in found if ms is not None]
+        return from_ms(min(due)) if due else None
