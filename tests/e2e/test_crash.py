@@ -167,6 +167,22 @@ async def sender(
                 break
 
 
+async def final_reports(base: str, expected: set[str], *, within_s: float) -> dict[str, dict[str, Any]]:
+    """Pull final reports until every `expected` message has one (or `within_s` passes); a message
+    with two final reports fails the test."""
+    reports: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        while set(reports) != expected and time.monotonic() < deadline:
+            batch = (await client.get("/omni/1/reports?limit=1000", auth=AUTH)).json()["results"]
+            for r in batch:
+                assert r["messageId"] not in reports, "one message, two final reports"
+                reports[r["messageId"]] = r
+            if not batch:
+                await asyncio.sleep(0.1)  # polling for reports, under the deadline
+    return reports
+
+
 async def traffic(base: str, accepted: dict[str, str], counter: list[int], seconds: float) -> None:
     stop = asyncio.Event()
     clients = [asyncio.create_task(sender(base, accepted, stop, n, counter)) for n in range(4)]
@@ -214,16 +230,7 @@ async def test_kill_nine_smsc_drops_and_graph_outage_lose_nothing(tmp_path: Path
             graph.fail_with_server_error(duration_s=1.5)
             await traffic(server.base, accepted, counter, 1.0)
 
-            reports: dict[str, dict[str, Any]] = {}
-            deadline = time.monotonic() + 90
-            async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
-                while set(reports) != set(accepted) and time.monotonic() < deadline:
-                    batch = (await client.get("/omni/1/reports?limit=1000", auth=AUTH)).json()["results"]
-                    for r in batch:
-                        assert r["messageId"] not in reports, "one message, two final reports"
-                        reports[r["messageId"]] = r
-                    if not batch:
-                        await asyncio.sleep(0.2)  # polling for reports, under the deadline
+            reports = await final_reports(server.base, set(accepted), within_s=90)
         finally:
             server.stop()
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +22,7 @@ import pytest
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SmscSimulator
 from tests.e2e.conftest import free_port
-from tests.e2e.test_crash import AUTH, ServerProcess, configure, provision
+from tests.e2e.test_crash import AUTH, ServerProcess, configure, final_reports, provision
 
 
 async def paced_sender(base: str, accepted: dict[str, str], stop: asyncio.Event, rate_per_s: float) -> None:
@@ -88,16 +86,7 @@ async def test_sigterm_under_load_sends_nothing_twice(tmp_path: Path):
                 stop.set()
                 await client
 
-            reports: dict[str, dict[str, Any]] = {}
-            deadline = time.monotonic() + 60
-            async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
-                while set(reports) != set(accepted) and time.monotonic() < deadline:
-                    batch = (await client.get("/omni/1/reports?limit=1000", auth=AUTH)).json()["results"]
-                    for r in batch:
-                        assert r["messageId"] not in reports, "one message, two final reports"
-                        reports[r["messageId"]] = r
-                    if not batch:
-                        await asyncio.sleep(0.1)  # polling for reports, under the deadline
+            reports = await final_reports(server.base, set(accepted), within_s=60)
         finally:
             server.stop()
     log = (tmp_path / "server.log").read_text()

@@ -81,9 +81,9 @@ class Production:
             await asyncio.sleep(0.05)  # polling for a condition, under a deadline
         return found
 
-    async def no_more_reports(self, smsc: SmscSimulator) -> None:
-        """Once nothing is due or under way, in the server or at the SMSC, no report is left."""
-        await self.server.until_idle(10.0, smsc)
+    async def no_more_reports(self, *smscs: SmscSimulator) -> None:
+        """Once nothing is due or under way, in the server or at these SMSCs, no report is left."""
+        await self.server.until_idle(10.0, *smscs)
         r = await self.client.get("/omni/1/reports?limit=1000", auth=self.auth)
         assert json_of(r)["results"] == []
 
@@ -427,7 +427,7 @@ async def test_smsc_restart_reusing_ids_under_load_matches_the_newest_sends(prod
         # ids 00000001..00000100 again: the first 40 were the old messages'
         assert {s.message_id for s in restarted.submits} == {f"{i:08d}" for i in range(1, 101)}
         assert len(restarted.submits) == 100  # none sent twice
-        await prod.no_more_reports()  # the waiting ones got nothing from the new receipts
+        await prod.no_more_reports(restarted)  # the waiting ones got nothing from the new receipts
     logs = await logs_of(prod, finished + waiting)
     assert {logs[m]["status"]["name"] for m in waiting} == {"PENDING_ENROUTE"}
     assert all(a.get("lateDelivery") is None for m in finished for a in logs[m]["attempts"])
@@ -456,7 +456,7 @@ async def test_two_smscs_with_overlapping_ids_each_receipt_reaches_its_own_messa
         ids = {f"{i:08d}" for i in range(1, 31)}
         assert {s.message_id for s in swiss.submits} == ids == {s.message_id for s in german.submits}
         assert len(swiss.submits) == len(german.submits) == 30
-        await prod.no_more_reports()
+        await prod.no_more_reports(swiss, german)
 
 
 async def test_a_paused_connector_does_not_spend_the_tries_of_the_messages_behind_it(
@@ -506,7 +506,7 @@ async def test_unreadable_submit_response_is_accepted_once_not_resubmitted(
     assert report["messageCount"] == 1
     await smsc.wait_for(lambda: smsc.receipts_sent == 1)  # its receipt matches nothing: acknowledged
     await smsc.wait_for(lambda: len(smsc.receipt_acks) == 1)
-    await prod.no_more_reports()
+    await prod.no_more_reports(smsc)
     assert [s.destination for s in smsc.submits] == [CH]  # submitted once
 
 
