@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -257,9 +257,10 @@ async def test_receipts_settled_together_each_get_their_own_outcome(
     ]
 
 
-async def test_a_clock_that_runs_ahead_does_not_take_a_live_lease(store: SqlMessageStore, clock: FakeClock):
-    """Lease expiry is the database's time: a node whose clock is an hour ahead sees the message
-    due by its schedule, and still cannot claim it while node-a's lease lives."""
+async def test_a_clock_that_runs_ahead_does_not_take_a_live_lease(store: SqlMessageStore):
+    """Lease expiry is the database's time: a node whose clock is an hour ahead of the database's
+    sees the message due by its schedule, and still cannot claim it while node-a's lease lives."""
+    clock = FakeClock(datetime.now(UTC))  # node-a's clock agrees with the database's
     await store.insert_messages([new_message(clock, "m1")])
     assert len(await store.claim_due(clock.now(), "node-a", 30, 10)) == 1
     ahead = clock.now() + timedelta(hours=1)
