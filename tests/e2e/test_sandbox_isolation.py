@@ -5,7 +5,6 @@ when production's database holds the demo account (docs/decisions/0009-newcomer-
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pydantic import SecretStr
 from omnirelay.bootstrap import Gateway, RefusedToStart
 from omnirelay.config import Settings
 from tests.e2e.conftest import BASIC, free_port
+from tests.processes import interrupt
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,13 +54,7 @@ class Servers:
             time.sleep(0.05)
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGINT)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        interrupt(proc)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import BASIC, free_port
+from tests.processes import interrupt
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -118,13 +118,7 @@ def test_the_wheel_installs_and_serves(tmp_path: Path):
         )
         assert check.returncode == 0, check.stderr
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGINT)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        interrupt(proc)
     stopped = subprocess.run(
         healthcheck(python), env={**env, "OMNIRELAY_PORT": str(port)}, capture_output=True, check=False
     )

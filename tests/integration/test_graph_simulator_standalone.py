@@ -9,8 +9,6 @@ back by Nagle's algorithm (the client's delayed ACK would add ~40 ms to each).""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -29,6 +27,7 @@ from omnirelay.sandbox.graph import (
     numbered_pages,
     numbered_user,
 )
+from tests.processes import interrupt
 
 
 def test_numbered_pages_are_deterministic_and_distinct() -> None:
@@ -89,13 +88,7 @@ def graph_process() -> Iterator[str]:
             time.sleep(0.05)  # polling for a condition, under a deadline
         yield f"http://127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGINT)
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        interrupt(proc, timeout_s=10)
 
 
 async def send(
