@@ -36,7 +36,7 @@ from omnirelay.metrics import PrometheusMetrics
 from omnirelay.ports import ChannelSender, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
-from omnirelay.services.accounts import Authenticator, hash_password, verify_password
+from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.echoes import EchoReconciler
@@ -53,19 +53,18 @@ from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.services.scenarios import Scenarios
 from omnirelay.services.supervisor import Supervisor
+from omnirelay.storage import Storage, sandbox_login_present
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.backlog import SqlBacklog
 from omnirelay.store.connectors import SqlConnectorStore
-from omnirelay.store.engine import make_engine, reachable
+from omnirelay.store.engine import reachable
 from omnirelay.store.forwards import SqlForwardStore
 from omnirelay.store.housekeeping import SqlHousekeeping
 from omnirelay.store.idempotency import SqlIdempotencyStore
 from omnirelay.store.inbound import SqlInboundStore
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.messages import SqlMessageStore
-from omnirelay.store.migrate import migrate
-from omnirelay.store.prices import SqlPriceStore
 from omnirelay.store.pushes import SqlPushStore
 from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.writer import Writer
@@ -121,18 +120,12 @@ class Gateway:
     backlog: SqlBacklog | None = None
 
     async def open_storage(self) -> None:
-        s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(s.effective_database_url())
-        await migrate(self.engine)
-        self.writer = Writer(self.engine, max_queue=s.write_queue_max)
-        self.writer.open()
+        storage = await Storage.open(self.settings, self.clock)
+        self.engine, self.writer = storage.engine, storage.writer
         self.supervisor.spawn("writer", self.writer.serve)  # first started, last stopped
-        self.accounts = SqlAccountStore(self.engine, self.writer)
-        self.applications = SqlApplicationStore(self.engine, self.writer)
+        self.accounts, self.applications = storage.accounts, storage.applications
         self.messages = SqlMessageStore(self.engine, self.writer)
-        self.connectors = SmsConnectors(SqlConnectorStore(self.engine, self.writer), self.clock)
-        self.prices = PriceBook(SqlPriceStore(self.engine, self.writer))
+        self.connectors, self.prices = storage.connectors, storage.prices
 
     async def start(self) -> None:
         s = self.settings
@@ -248,8 +241,7 @@ class Gateway:
     async def sandbox_login_present(self) -> bool:
         """Whether the database holds the sandbox's account with its public password (after open_storage)."""
         assert self.accounts is not None
-        found = await self.accounts.account_by_username(sandbox.USERNAME)
-        return found is not None and verify_password(sandbox.PASSWORD, found[1])
+        return await sandbox_login_present(self.accounts)
 
     async def provision_sandbox(self) -> None:
         """docs/api.md#sandbox: the demo data that lets every documented example run verbatim."""

@@ -16,10 +16,8 @@ import typer
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from omnirelay.bootstrap import Gateway
     from omnirelay.config import Settings
-    from omnirelay.services.connectors import SmsConnectors
-    from omnirelay.services.prices import PriceBook
+    from omnirelay.storage import Storage
 
 # rich_markup_mode=None: Click's plain help (Typer's rich panels show "<bool>" beside every flag and
 # cost the import of rich on every start).
@@ -82,7 +80,7 @@ def serve(
 ) -> None:
     """Start the gateway (sandbox mode on SQLite unless configured otherwise)."""
     from omnirelay import logs
-    from omnirelay.bootstrap import SANDBOX_LOGIN_PROBLEM, Gateway, build_app, run_server
+    from omnirelay.bootstrap import SANDBOX_LOGIN_PROBLEM, build_app, run_server
 
     settings = _settings(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
     problems = [] if settings.sandbox else settings.production_problems()
@@ -90,12 +88,10 @@ def serve(
         # Checked here too (`Gateway.start` refuses as well) so that the refusal is one line, not
         # a traceback from the server's start-up.
         async def sandbox_login() -> bool:
-            gateway = Gateway(settings)
-            await gateway.open_storage()
-            try:
-                return await gateway.sandbox_login_present()
-            finally:
-                await gateway.stop()
+            from omnirelay.storage import opened, sandbox_login_present
+
+            async with opened(settings) as storage:
+                return await sandbox_login_present(storage.accounts)
 
         if _run(sandbox_login()):
             problems = [SANDBOX_LOGIN_PROBLEM]
@@ -119,7 +115,7 @@ def config_show() -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply schema migrations."""
-    _operate(lambda _gateway: _done())
+    _operate(lambda _storage: _done())
     say("schema up to date")
 
 
@@ -138,10 +134,9 @@ def accounts_create(
     """Create an account (its password is stored as a scrypt hash)."""
     from omnirelay.services.accounts import new_password_hash
 
-    async def create(gateway: Gateway) -> int:
-        assert gateway.accounts is not None
-        return await gateway.accounts.create_account(
-            username, new_password_hash(password), gateway.clock.now()
+    async def create(storage: Storage) -> int:
+        return await storage.accounts.create_account(
+            username, new_password_hash(password), storage.clock.now()
         )
 
     say(f"account {username} created (id {_operate(create)})")
@@ -156,13 +151,12 @@ def accounts_api_key(
     from omnirelay.domain.errors import NotFound
     from omnirelay.services.accounts import digest, new_api_key
 
-    async def create(gateway: Gateway) -> str:
-        assert gateway.accounts is not None
-        found = await gateway.accounts.account_by_username(username)
+    async def create(storage: Storage) -> str:
+        found = await storage.accounts.account_by_username(username)
         if found is None:
             raise NotFound(f"no account {username}")
         key = new_api_key()
-        await gateway.accounts.add_api_key(found[0], name, digest(key), gateway.clock.now())
+        await storage.accounts.add_api_key(found[0], name, digest(key), storage.clock.now())
         return key
 
     say(f"Authorization: App {_operate(create)}")
@@ -179,29 +173,20 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(prices_app, name="prices")
 
 
-def _operate(action: Callable[[Gateway], Awaitable[T]]) -> T:
+def _operate(action: Callable[[Storage], Awaitable[T]]) -> T:
     """Run `action` against the configured database; request errors exit 1 with their message."""
-    from omnirelay.bootstrap import Gateway
     from omnirelay.domain.errors import RequestError
+    from omnirelay.storage import opened
 
     async def run() -> T:
-        gateway = Gateway(_managed())
-        await gateway.open_storage()
-        try:
-            return await action(gateway)
-        finally:
-            await gateway.stop()
+        async with opened(_managed()) as storage:
+            return await action(storage)
 
     try:
         return _run(run())
     except RequestError as exc:
         complain(f"error: {exc.message}")
         raise typer.Exit(1) from None
-
-
-def _sms(gateway: Gateway) -> SmsConnectors:
-    assert gateway.connectors is not None
-    return gateway.connectors
 
 
 @connectors_app.command("add")
@@ -242,14 +227,14 @@ def connectors_add(  # noqa: PLR0917 - a Typer command takes its options as para
         dest_addr_ton=dest_ton,
         dest_addr_npi=dest_npi,
     )
-    _operate(lambda gw: _sms(gw).add(connector))
+    _operate(lambda st: st.connectors.add(connector))
     say(f"connector {name} added")
 
 
 @connectors_app.command("list")
 def connectors_list() -> None:
     """List connectors (passwords masked)."""
-    found = _operate(lambda gw: _sms(gw).list_connectors())
+    found = _operate(lambda st: st.connectors.list_connectors())
     header = ("name", "host", "port", "system_id", "password", "tls", "throughput/s", "window")
     rows = [
         (
@@ -270,34 +255,29 @@ def connectors_list() -> None:
 @connectors_app.command("remove")
 def connectors_remove(name: str) -> None:
     """Remove a connector (routes that name it must be removed first)."""
-    _operate(lambda gw: _sms(gw).remove(name))
+    _operate(lambda st: st.connectors.remove(name))
     say(f"connector {name} removed")
 
 
 @routes_app.command("add")
 def routes_add(prefix: str, connector: str) -> None:
     """Send destinations starting with PREFIX (digits; `default` for all others) to CONNECTOR."""
-    route = _operate(lambda gw: _sms(gw).set_route(prefix, connector))
+    route = _operate(lambda st: st.connectors.set_route(prefix, connector))
     say(f"route {route.prefix or 'default'} -> {route.connector}")
 
 
 @routes_app.command("list")
 def routes_list() -> None:
     """List routes (the longest matching prefix wins)."""
-    found = _operate(lambda gw: _sms(gw).routes())
+    found = _operate(lambda st: st.connectors.routes())
     show(("prefix", "connector"), [(route.prefix or "default", route.connector) for route in found])
 
 
 @routes_app.command("remove")
 def routes_remove(prefix: str) -> None:
     """Remove the route for PREFIX (`default` for the default route)."""
-    _operate(lambda gw: _sms(gw).remove_route(prefix))
+    _operate(lambda st: st.connectors.remove_route(prefix))
     say(f"route {prefix} removed")
-
-
-def _price_book(gateway: Gateway) -> PriceBook:
-    assert gateway.prices is not None
-    return gateway.prices
 
 
 @prices_app.command("set")
@@ -308,14 +288,14 @@ def prices_set(
     currency: Annotated[str, typer.Option(help="ISO 4217 currency")] = "EUR",
 ) -> None:
     """Set the price per message of CHANNEL (for one country, or the default)."""
-    saved = _operate(lambda gw: _price_book(gw).set(channel, country, price, currency))
+    saved = _operate(lambda st: st.prices.set(channel, country, price, currency))
     say(f"{saved.channel} {saved.country or 'default'}: {saved.price_per_message:g} {saved.currency}")
 
 
 @prices_app.command("list")
 def prices_list() -> None:
     """List the price list."""
-    found = _operate(lambda gw: _price_book(gw).list_prices())
+    found = _operate(lambda st: st.prices.list_prices())
     show(
         ("channel", "country", "price per message", "currency"),
         [(p.channel, p.country or "default", f"{p.price_per_message:g}", p.currency) for p in found],
@@ -328,7 +308,7 @@ def prices_remove(
     country: Annotated[str, typer.Option(help="ISO country; omitted: the channel default")] = "",
 ) -> None:
     """Remove a price (messages then cost the channel default, or 0 EUR)."""
-    _operate(lambda gw: _price_book(gw).delete(channel, country))
+    _operate(lambda st: st.prices.delete(channel, country))
     say(f"price {channel} {country or 'default'} removed")
 
 

@@ -64,6 +64,33 @@ def test_help_imports_nothing_heavy(args: list[str]):
     assert out.stdout.splitlines()[-1] == "LOADED []", out.stdout
 
 
+# What a data command (accounts, connectors, routes, prices) must not load: the serving stack, the
+# channels, and Alembic once the schema is at head (docs/decisions/0009-newcomer-and-packaging.md).
+SERVING = ("starlette", "uvicorn", "aiohttp", "httpx", "smpplib", "alembic", "omnirelay.bootstrap")
+
+
+def test_a_data_command_loads_storage_only(tmp_path: Path):
+    assert cli(tmp_path, "db", "migrate").returncode == 0  # the first run creates the schema
+    probe = (
+        "import sys\n"
+        "from omnirelay.cli import app\n"
+        "try:\n"
+        "    app(['routes', 'list'], prog_name='omnirelay')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        f"print('LOADED', [name for name in {SERVING!r} if name in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "OMNIRELAY_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.splitlines()[-1] == "LOADED []", out.stdout + out.stderr
+
+
 def test_help_pages_show_no_type_beside_flags(tmp_path: Path):
     for args in (["--help"], ["serve", "--help"], ["connectors", "add", "--help"]):
         out = cli(tmp_path, *args)
