@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
 
 
+# Reports written together share their times (a request's rejected destinations, a batch of
+# receipts): strftime was a fifth of a 10,000-destination rejection's CPU.
+@functools.lru_cache(maxsize=1024)
 def format_time(dt: datetime) -> str:
     dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"

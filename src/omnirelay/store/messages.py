@@ -23,6 +23,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    insert,
     null,
     or_,
     select,
@@ -117,7 +118,7 @@ def _ms(dt: datetime | None) -> int | None:
 
 
 def _report_row(
-    *, pk: int, owner: NewMessage | MessageRecord, report: NewReport, now: datetime
+    *, pk: int | None, owner: NewMessage | MessageRecord, report: NewReport, now: datetime
 ) -> dict[str, Any]:
     return {
         "account_id": owner.account_id,
@@ -133,6 +134,8 @@ def _report_row(
         "created_at": to_ms(now),
         "next_push_at": _ms(report.next_push_at),
         "push_tries": 0,
+        "owner_account_id": owner.account_id,
+        "owner_message_id": owner.message_id,
     }
 
 
@@ -204,6 +207,21 @@ _REPORT_INSERT = RowStatement.inserting(
         "next_push_at",
         "push_tries",
     ),
+)
+# A report of a message inserted in the same transaction, found by its message id (rows from
+# `_report_row(pk=None, ...)`; the unique (account_id, message_id) index makes it one lookup).
+_REJECTED_REPORT_INSERT = RowStatement(
+    insert(reports).values(
+        {
+            **{c: bindparam(c) for c in _REPORT_INSERT.names},
+            "message_pk": select(messages.c.id)
+            .where(
+                messages.c.account_id == bindparam("owner_account_id"),
+                messages.c.message_id == bindparam("owner_message_id"),
+            )
+            .scalar_subquery(),
+        }
+    )
 )
 _RECEIPT_INSERT = RowStatement.inserting(
     receipts_inbox,
@@ -454,43 +472,18 @@ class SqlMessageStore:
                 if m.account_id == account_id and m.message_id in used:
                     ok[i] = False
         await _MESSAGE_INSERT.run_tuples(conn, [_message_values(m) for i, m in enumerate(items) if ok[i]])
-        # Rejected at acceptance: their final reports need the new rows' ids, read back by message id
-        # (one INSERT … RETURNING per message made 10,000 rejected destinations take 9 s).
-        by_account: dict[int, list[NewMessage]] = {}
-        for i, m in enumerate(items):
-            if ok[i] and m.final_report is not None:
-                by_account.setdefault(m.account_id, []).append(m)
-        rows: list[dict[str, Any]] = []
-        for account_id, rejected in by_account.items():
-            pks = await self._ids_of(conn, account_id, [m.message_id for m in rejected])
-            for m in rejected:
-                assert m.final_report is not None
-                rows.append(
-                    _report_row(pk=pks[m.message_id], owner=m, report=m.final_report, now=m.created_at)
-                )
-        await _REPORT_INSERT.run(conn, rows)
+        # Rejected at acceptance: their final reports find the new rows' ids by message id, in the
+        # same executemany (one INSERT … RETURNING per message made 10,000 rejected destinations
+        # take 9 s; reading the ids back first, 40 % more than as many accepted ones).
+        await _REJECTED_REPORT_INSERT.run(
+            conn,
+            [
+                _report_row(pk=None, owner=m, report=m.final_report, now=m.created_at)
+                for i, m in enumerate(items)
+                if ok[i] and m.final_report is not None
+            ],
+        )
         return ok
-
-    async def _ids_of(self, conn: AsyncConnection, account_id: int, message_ids: list[str]) -> dict[str, int]:
-        c = messages.c
-        if self._pg:  # a join with the array: `= ANY` over a table whose statistics predate this
-            # transaction's rows was planned as a scan comparing every row with every id (seconds)
-            wanted = (
-                func.unnest(bindparam(None, message_ids, type_=ARRAY(String)))
-                .table_valued("mid")
-                .render_derived()
-            )
-            stmt = select(c.message_id, c.id).join(wanted, c.message_id == wanted.c.mid)
-            found = await conn.execute(stmt.where(c.account_id == account_id))
-            return {mid: pk for mid, pk in found}
-        out: dict[str, int] = {}
-        for start in range(0, len(message_ids), _GUARD_CHUNK):
-            chunk = message_ids[start : start + _GUARD_CHUNK]
-            found = await conn.execute(
-                select(c.message_id, c.id).where(c.account_id == account_id, c.message_id.in_(chunk))
-            )
-            out.update({mid: pk for mid, pk in found})
-        return out
 
     # -- dispatching ----------------------------------------------------------------------
 
