@@ -9,6 +9,7 @@ seconds, not minutes (`MAX_EXAMPLES`)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import traceback
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -46,6 +48,35 @@ CHECKS = [
     response_schema_conformance,
 ]
 OPERATOR = {"Authorization": f"Bearer {DEFAULT_OPERATOR_TOKEN}"}
+# Rules no schema can state, which a schema-valid request may still break (the document says them
+# in the field's description): operation -> the fields whose 400 is not a mismatch.
+BEYOND_SCHEMA = {
+    # a possible number of its country's plan (phonenumbers' lengths per country)
+    "PUT /facebook/1/applications/{key}/users/{userKey}": re.compile(r"phoneNumber"),
+    # a FACEBOOK step's `from` must be one of the account's applications; steps that differ only in
+    # fields the API ignores are the same step
+    "POST /omni/1/scenarios": re.compile(r"flow\[\d+\](\.from)?"),
+    "PUT /omni/1/scenarios/{key}": re.compile(r"flow\[\d+\](\.from)?"),
+    # a scenario of the account's (Infobip answers 400, not 404); a calendar date at most 180 days
+    # ahead; a host httpx can read; a period that is not 0 as a float
+    "POST /omni/1/advanced": re.compile(r"scenarioKey|sendAt|notifyUrl|(sms|facebook)\.validityPeriod"),
+    "POST /omni/1/text": re.compile(r"scenarioKey"),
+    "GET /omni/1/logs": re.compile(r"sentSince|sentUntil"),  # a calendar date, years 1 to 9999
+    "GET /facebook/1/logs": re.compile(r"sentSince|sentUntil"),
+    "POST /admin/1/connectors": re.compile(r"reconnectMaxS"),  # at least reconnectMinS
+    "PUT /admin/1/connectors/{name}": re.compile(r"reconnectMaxS|name"),  # name: the path's
+    "POST /admin/1/routes": re.compile(r"connector"),  # a connector that exists
+}
+
+
+def accepted_unless_beyond_schema(ctx, response, case):  # type: ignore[no-untyped-def]
+    """`positive_data_acceptance`, except a 400 that names only fields of `BEYOND_SCHEMA`."""
+    beyond = BEYOND_SCHEMA.get(case.operation.label)
+    if response.status_code == 400 and beyond is not None:
+        named = set(response.json()["requestError"]["serviceException"].get("validationErrors", {}))
+        if named and all(beyond.fullmatch(name) for name in named):
+            return None
+    return positive_data_acceptance(ctx, response, case)
 
 
 class ServerThread:
@@ -98,6 +129,9 @@ def test_the_server_does_what_its_openapi_document_says(
     live_server: ServerThread, mode: GenerationMode
 ) -> None:
     schema = schemathesis.openapi.from_url(f"{live_server.base_url}/openapi.json")
+    # The document says in words that no string may hold U+0000, fields it does not describe
+    # included; the described ones carry it as a pattern (tests/unit/test_openapi.py).
+    schema.config.generation.update(allow_x00=False)
     failures: dict[str, str] = {}
     for found in schema.get_all_operations():
         operation = found.ok()
@@ -116,7 +150,9 @@ def test_the_server_does_what_its_openapi_document_says(
             case.call_and_validate(
                 base_url=live_server.base_url,
                 headers=headers,
-                checks=CHECKS if mode is GenerationMode.POSITIVE else [*CHECKS, negative_data_rejection],
+                checks=[*CHECKS, accepted_unless_beyond_schema]
+                if mode is GenerationMode.POSITIVE
+                else [*CHECKS, negative_data_rejection],
                 timeout=10,
             )
 

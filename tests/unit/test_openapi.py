@@ -187,3 +187,14 @@ def test_messaging_type_and_tag_are_documented_extension_fields(path: str, paylo
     wrong[payload]["messagingType"] = "PROMOTION"
     with pytest.raises(jsonschema.ValidationError):
         check_request(doc, "POST", path, wrong)
+
+
+def test_the_documents_whitespace_is_what_strip_removes():
+    """`patterns.SPACE` names exactly the characters `str.isspace` is true of (what the server's
+    `strip()` and blank checks see), so the document's patterns and the server agree."""
+    import re
+
+    from omnirelay.http import patterns
+
+    space = re.compile(f"[{patterns.SPACE}]")
+    assert [c for c in map(chr, range(0x110000)) if bool(space.fullmatch(c)) != c.isspace()] == []

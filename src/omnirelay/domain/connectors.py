@@ -23,7 +23,8 @@ MAX_PASSWORD = 8
 MAX_SYSTEM_TYPE = 12
 MAX_PREFIX = 20
 MAX_WINDOW = 1000
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_NAME = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from omnirelay.domain import connectors as limits
 from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.errors import NotFound, ValidationFailed
-from omnirelay.domain.prices import Price
+from omnirelay.domain.messages import Channel
+from omnirelay.domain.prices import MAX_PRICE, Price
+from omnirelay.http import patterns
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
 from omnirelay.services.connectors import SmsConnectors
@@ -26,40 +29,71 @@ from omnirelay.services.prices import PriceBook
 Number = Annotated[float, Meta(ge=0)]
 
 
+def _doc(**schema: object) -> Meta:
+    """What `SmppConnector.check`, `check_prefix` and `PriceEntry` enforce, for the document only:
+    decoding keeps the plain types, so that a broken rule is answered with its field's name."""
+    return Meta(extra_json_schema=schema)
+
+
+def _smpp(low: int, high: int) -> Meta:  # SMPP C-Octet Strings: printable ASCII
+    return _doc(pattern=f"^[ -~]{{{low},{high}}}$")
+
+
+def _at_least(low: float) -> Meta:
+    return _doc(type="number", minimum=low)
+
+
+def _any_case(words: list[str]) -> str:
+    return "^(" + "|".join("".join(f"[{c.upper()}{c.lower()}]" for c in w) for w in words) + ")$"
+
+
+Name = Annotated[str, _doc(pattern=limits.NAME_PATTERN, maxLength=limits.MAX_NAME)]
+Host = Annotated[str, _doc(pattern=patterns.NO_SPACE, maxLength=limits.MAX_HOST)]
+Port = Annotated[int, _doc(type="integer", minimum=1, maximum=65535)]
+SystemId = Annotated[str, _smpp(1, limits.MAX_SYSTEM_ID)]
+Password = Annotated[str, _smpp(0, limits.MAX_PASSWORD)]
+SystemType = Annotated[str, _smpp(0, limits.MAX_SYSTEM_TYPE)]
+Window = Annotated[int, _doc(type="integer", minimum=1, maximum=limits.MAX_WINDOW)]
+EnquireLink = Annotated[float, _at_least(1.0)]
+ResponseTimeout = Annotated[float, _at_least(0.1)]
+Reconnect = Annotated[float, _at_least(0.01)]
+TonNpi = Annotated[int, _doc(type="integer", minimum=0, maximum=255)]
+
+
 class ConnectorIn(Struct, forbid_unknown_fields=True):
-    name: str
-    host: str
-    port: int
-    systemId: str
-    password: str = ""
-    systemType: str = ""
+    name: Name
+    host: Host
+    port: Port
+    systemId: SystemId
+    password: Password = ""
+    systemType: SystemType = ""
     tls: bool = False
     throughput: Number = 0.0
-    window: int = 10
-    enquireLinkS: Number = 30.0
-    responseTimeoutS: Number = 10.0
-    reconnectMinS: Number = 1.0
-    reconnectMaxS: Number = 60.0
-    destTon: int = 1
-    destNpi: int = 1
+    window: Window = 10
+    enquireLinkS: EnquireLink = 30.0
+    responseTimeoutS: ResponseTimeout = 10.0
+    reconnectMinS: Reconnect = 1.0
+    reconnectMaxS: Annotated[Reconnect, _doc(description="at least reconnectMinS")] = 60.0
+    destTon: TonNpi = 1
+    destNpi: TonNpi = 1
 
 
 class ConnectorUpdateIn(Struct, forbid_unknown_fields=True):
-    name: str | None = None
-    host: str | None = None
-    port: int | None = None
-    systemId: str | None = None
-    password: str | None = None
-    systemType: str | None = None
+    name: Name | None = None
+    host: Host | None = None
+    port: Port | None = None
+    systemId: SystemId | None = None
+    password: Password | None = None
+    systemType: SystemType | None = None
     tls: bool | None = None
     throughput: Number | None = None
-    window: int | None = None
-    enquireLinkS: Number | None = None
-    responseTimeoutS: Number | None = None
-    reconnectMinS: Number | None = None
-    reconnectMaxS: Number | None = None
-    destTon: int | None = None
-    destNpi: int | None = None
+    window: Window | None = None
+    enquireLinkS: EnquireLink | None = None
+    responseTimeoutS: ResponseTimeout | None = None
+    reconnectMinS: Reconnect | None = None
+    reconnectMaxS: Annotated[Reconnect, _doc(description="at least reconnectMinS")] | None = None
+    destTon: TonNpi | None = None
+    destNpi: TonNpi | None = None
 
 
 class ConnectorOut(Struct):
@@ -86,8 +120,14 @@ class ConnectorsOut(Struct):
 
 
 class RouteIn(Struct, forbid_unknown_fields=True):
-    connector: str
-    prefix: str = ""
+    connector: Annotated[str, _doc(description="the name of a connector")]
+    prefix: Annotated[
+        str,
+        _doc(
+            pattern=patterns.PREFIX,
+            description="destination digits (a '+' is dropped); empty or `default`: the default route",
+        ),
+    ] = ""
 
 
 class RouteOut(Struct):
@@ -100,10 +140,10 @@ class RoutesOut(Struct):
 
 
 class PriceIn(Struct, forbid_unknown_fields=True):
-    channel: str
-    pricePerMessage: float
-    currency: str = "EUR"
-    country: str = ""
+    channel: Annotated[str, _doc(pattern=_any_case(list(Channel.__members__)))]
+    pricePerMessage: Annotated[float, _doc(type="number", minimum=0, maximum=MAX_PRICE)]
+    currency: Annotated[str, _doc(pattern="^[A-Za-z]{3}$", description="ISO 4217")] = "EUR"
+    country: Annotated[str, _doc(pattern="^([A-Za-z]{2})?$", description='ISO 3166, or "" (default)')] = ""
 
 
 class ListedPriceOut(Struct):

@@ -6,6 +6,7 @@ holds U+0000 in any string: PostgreSQL's text cannot store it, and no channel ca
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 import msgspec
@@ -70,7 +71,12 @@ def decode_raw(raw: bytes, type_: type[T]) -> T:
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
     try:
-        value = decoder.decode(raw)
+        try:
+            value = decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            if not _WHOLE_FLOAT.search(str(exc)):
+                raise
+            value = _with_whole_numbers(raw, type_)
         if _NUL in raw:  # rare: only then is the body walked to name the field
             where = nul_at(msgspec.json.decode(raw))
             if where is not None:
@@ -84,6 +90,25 @@ def decode_raw(raw: bytes, type_: type[T]) -> T:
     except RecursionError:
         raise ValidationFailed(field="body", problem="JSON nested too deeply") from None
     return value  # type: ignore[return-value]
+
+
+# JSON has one kind of number: 45.0 is the integer 45 to JSON Schema (and so to the document), where
+# msgspec's integer fields take only 45. Read that way on this (rare) path only.
+_WHOLE_FLOAT = re.compile(r"Expected `int( \| null)?`, got `float`")
+
+
+def _with_whole_numbers(raw: bytes, type_: type[T]) -> T:
+    return msgspec.convert(_whole(msgspec.json.decode(raw)), type_)
+
+
+def _whole(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    return value
 
 
 _NUL = b"\\u0000"  # the only way JSON can carry U+0000 (a raw control character is malformed)

@@ -92,12 +92,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Logs of Messenger messages, newest first", ok=t.LogsOut, query=p.LogsQuery
     ),
     ("POST", "/facebook/1/applications"): Op(
-        "Create a Messenger application", body=mt.ApplicationIn, ok=mt.ApplicationOut
+        "Create a Messenger application", body=mt.ApplicationCreateIn, ok=mt.ApplicationOut
     ),
     ("GET", "/facebook/1/applications"): Op("List the Messenger applications", ok=mt.ApplicationsOut),
     ("GET", "/facebook/1/applications/{key}"): Op("Get a Messenger application", ok=mt.ApplicationOut),
     ("PUT", "/facebook/1/applications/{key}"): Op(
-        "Update a Messenger application (the fields present)", body=mt.ApplicationIn, ok=mt.ApplicationOut
+        "Update a Messenger application (the fields present)",
+        body=mt.ApplicationUpdateIn,
+        ok=mt.ApplicationOut,
     ),
     ("DELETE", "/facebook/1/applications/{key}"): Op("Delete a Messenger application", status=204),
     ("GET", "/facebook/1/applications/{key}/users"): Op(
@@ -105,7 +107,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/facebook/1/applications/{key}/users/{userKey}"): Op("Get a user", ok=mt.UserOut),
     ("PUT", "/facebook/1/applications/{key}/users/{userKey}"): Op(
-        "Set (or, with null, remove) a user's phone number", body=mt.UserIn, ok=mt.UserOut
+        "Set (or, with null, remove) a user's phone number", body=mt.UserPhoneIn, ok=mt.UserOut
     ),
     ("DELETE", "/facebook/1/applications/{key}/users/{userKey}"): Op("Delete a user", status=204),
     ("GET", "/webhooks/facebook/{applicationKey}"): Op(
@@ -287,6 +289,22 @@ def _any_object(type_: type) -> dict[str, Any]:
     raise NotImplementedError(type_)
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _no_nul(schema: Any) -> None:
+    """Every string the API takes or gives holds no U+0000 (http/body.py refuses it anywhere in a
+    body): each string schema without a pattern of its own gets this one."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
+            schema["pattern"] = NO_NUL
+        for value in schema.values():
+            _no_nul(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _no_nul(value)
+
+
 def document(routes: Sequence[BaseRoute]) -> bytes:
     found = [
         (m, path, route, OPERATIONS[m, path])
@@ -310,6 +328,7 @@ def document(routes: Sequence[BaseRoute]) -> bytes:
     path_params = {param["name"]: param for param in parameters[p.PathParams]}
     for struct in where:  # described as parameters, not as schemas
         del schemas[struct.__name__]
+    _no_nul(schemas)
 
     paths: dict[str, dict[str, Any]] = {}
     for method, path, route, op in found:
@@ -360,7 +379,8 @@ def document(routes: Sequence[BaseRoute]) -> bytes:
             "version": __version__,
             "description": "Messenger with SMS failover behind an Infobip-compatible API. Errors use "
             "Infobip's body (ApiErrorOut). A path called with a method it does not serve answers 405, with "
-            "an Allow header naming the methods it serves.",
+            "an Allow header naming the methods it serves. No string in a request (a value or a key, "
+            "fields not described here included) may hold U+0000: such a request answers 400.",
         },
         "tags": [{"name": name} for name in (*TAGS.values(), "Operations")],
         "paths": paths,

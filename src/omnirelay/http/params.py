@@ -11,12 +11,16 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
+from omnirelay.http import patterns
+
 Channel = Literal["FACEBOOK", "SMS"]
 StatusGroupName = Literal["ACCEPTED", "PENDING", "UNDELIVERABLE", "DELIVERED", "EXPIRED", "REJECTED"]
 TIME = (
     "yyyy-MM-dd'T'HH:mm:ss.SSSZ (2015-02-22T17:42:05.390+0100) or ISO-8601 with an offset; encode '+' "
     "as %2B; empty: no bound; a date outside years 1 to 9999 once in UTC is a 400"
 )
+# The shape of TIME (or empty); a calendar date and the range of years are checked on parsing.
+TIME_PATTERN = patterns.TIME_OR_EMPTY
 
 
 class ReportsQuery(Struct):
@@ -45,8 +49,12 @@ class LogsQuery(Struct):
     channel: Annotated[Channel, Meta(description="Channel of the final (or current) step")] | (
         UnsetType
     ) = UNSET
-    sentSince: Annotated[str, Meta(description=f"Sent at or after: {TIME}")] | UnsetType = UNSET
-    sentUntil: Annotated[str, Meta(description=f"Sent at or before: {TIME}")] | UnsetType = UNSET
+    sentSince: (
+        Annotated[str, Meta(description=f"Sent at or after: {TIME}", pattern=TIME_PATTERN)] | UnsetType
+    ) = UNSET
+    sentUntil: (
+        Annotated[str, Meta(description=f"Sent at or before: {TIME}", pattern=TIME_PATTERN)] | UnsetType
+    ) = UNSET
     mcc: Annotated[str, Meta(description="Mobile country code (no network is known yet: matches none)")] | (
         UnsetType
     ) = UNSET
@@ -87,9 +95,20 @@ class PathParams(Struct):
     userKey: Annotated[str, Meta(description="User key of a Messenger user of the application")]
     applicationKey: Annotated[str, Meta(description="Application key (in the callbackUrl)")]
     name: Annotated[str, Meta(description="SMPP connector name")]
-    prefix: Annotated[str, Meta(description="Number prefix of the route; `default` for the default route")]
+    prefix: Annotated[
+        str,
+        Meta(
+            pattern=patterns.PREFIX, description="Number prefix of the route; `default` for the default route"
+        ),
+    ]
     channel: Annotated[Channel, Meta(description="Channel of the price")]
-    country: Annotated[str, Meta(description="ISO 3166 country code; `default` for the channel's default")]
+    country: Annotated[
+        str,
+        Meta(
+            pattern="^([A-Za-z]{2}|default)$",
+            description="ISO 3166 country code; `default` for the channel's default",
+        ),
+    ]
 
 
 class IdempotencyHeaders(Struct):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct, field
 
+from omnirelay.domain.messages import (
+    BUTTON_TITLE_LIMIT,
+    POSTBACK_PAYLOAD_LIMIT,
+    TEMPLATE_TEXT_LIMIT,
+)
 from omnirelay.domain.scenarios import MAX_NAME, MAX_SENDER, MAX_STEPS
 from omnirelay.domain.statuses import Status
+from omnirelay.http import patterns
 from omnirelay.services.omni import MAX_DESTINATIONS
 from omnirelay.services.reports import status_json
 
@@ -35,6 +42,66 @@ def status_out(status: Status) -> StatusOut:
     if out is None:
         out = _STATUS_OUT[status.id] = StatusOut(**status_json(status))
     return out
+
+
+# The rules of Facebook content that depend on another field (domain.messages.check_facebook_content
+# enforces them; docs/api.md#messenger-message-types), stated in the document as JSON Schema
+# conditions; a template's payload is checked for type TEMPLATE only. They are documentation only:
+# decoding stays with the types below, so that a broken rule answers with the field's name in the
+# API's error format.
+def _when(
+    field: str, values: Sequence[str | None], then: Mapping[str, object], *, absent: bool = False
+) -> dict[str, object]:
+    """`then` applies when `field` holds one of `values` (or, with `absent`, is left out)."""
+    condition: dict[str, object] = {"properties": {field: {"enum": values}}}
+    if not absent:
+        condition["required"] = [field]
+    return {"if": condition, "then": then}
+
+
+def _needs(field: str, schema: Mapping[str, object]) -> dict[str, object]:
+    return {"required": [field], "properties": {field: schema}}
+
+
+_NON_EMPTY = {"type": "string", "minLength": 1}
+_ABSOLUTE_URL = {"type": "string", "pattern": patterns.ABSOLUTE_URL}
+_MEDIA = ["IMAGE", "AUDIO", "VIDEO", "FILE"]
+_TAG_RULES = [
+    _when("messagingType", ["MESSAGE_TAG"], _needs("tag", {"type": "string"})),
+    {"if": _needs("tag", {"type": "string"}), "then": _needs("messagingType", {"const": "MESSAGE_TAG"})},
+]
+_BUTTON_RULES = [
+    {"properties": {"title": {**_NON_EMPTY, "maxLength": BUTTON_TITLE_LIMIT}}},
+    _when("type", ["POSTBACK"], _needs("payload", {**_NON_EMPTY, "maxLength": POSTBACK_PAYLOAD_LIMIT})),
+    _when("type", ["URL"], _needs("url", _NON_EMPTY)),
+]
+_PAYLOAD_RULES = {
+    "type": "object",
+    "properties": {
+        "text": {**_NON_EMPTY, "maxLength": TEMPLATE_TEXT_LIMIT},
+        "buttons": {"minItems": 1, "maxItems": 3, "items": {"allOf": _BUTTON_RULES}},
+    },
+}
+_FACEBOOK_MESSAGE_RULES = Meta(
+    extra_json_schema={
+        "allOf": [
+            _when("type", ["TEXT"], _needs("text", _NON_EMPTY)),
+            _when("type", _MEDIA, _needs("url", _ABSOLUTE_URL)),
+            _when("type", ["SENDER_ACTION"], _needs("senderAction", {"type": "string"})),
+            _when("type", ["TEMPLATE"], _needs("payload", _PAYLOAD_RULES)),
+            *_TAG_RULES,
+        ]
+    }
+)
+_FACEBOOK_OMNI_RULES = Meta(
+    extra_json_schema={
+        "allOf": [
+            _when("type", ["TEXT", None], _needs("text", _NON_EMPTY), absent=True),
+            _when("type", _MEDIA, _needs("url", _ABSOLUTE_URL)),
+            *_TAG_RULES,
+        ]
+    }
+)
 
 
 class ButtonIn(Struct):
@@ -81,7 +148,7 @@ class FacebookMessageIn(Struct):
 class FacebookSingleIn(Struct):
     from_: NonEmpty = field(name="from")
     to: NonEmpty
-    message: FacebookMessageIn
+    message: Annotated[FacebookMessageIn, _FACEBOOK_MESSAGE_RULES]
 
 
 class FacebookSingleOut(Struct):
@@ -173,6 +240,7 @@ class ScenarioStepCreate(Struct):
         str,
         Meta(
             min_length=1,
+            max_length=MAX_SENDER,
             description="SMS: the sender (alphanumeric or a number); FACEBOOK: the key of one of the "
             "account's Facebook applications",
         ),
@@ -181,10 +249,16 @@ class ScenarioStepCreate(Struct):
 
 
 class ScenarioCreate(Struct):
-    name: Annotated[str, Meta(min_length=1)]
+    name: Annotated[str, Meta(max_length=MAX_NAME, pattern=patterns.NON_BLANK)]
     flow: Annotated[
         list[ScenarioStepCreate],
-        Meta(min_length=1, description="the channels in order: each step is tried when the one before fails"),
+        Meta(
+            min_length=1,
+            max_length=MAX_STEPS,
+            extra_json_schema={"uniqueItems": True},
+            description="the channels in order: each step is tried when the one before fails; "
+            f"at most {MAX_STEPS}, none twice (the same channel and from)",
+        ),
     ]
     default: Annotated[
         bool, Meta(description="the account's default scenario: the one a send without scenarioKey uses")
@@ -220,9 +294,28 @@ class DestinationIn(Struct):
     messageId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
+# A positive number, or a string of one (http/omni.py `validity_s`: float() of it, finite, > 0).
+ValidityPeriod = Annotated[
+    int | str | None,
+    Meta(
+        extra_json_schema={
+            "anyOf": [
+                {"type": "integer", "exclusiveMinimum": 0},
+                {
+                    "type": "string",
+                    "pattern": patterns.POSITIVE_NUMBER,
+                },
+                {"type": "null"},
+            ],
+            "description": "A positive amount of validityPeriodTimeUnit (MINUTES when left out)",
+        }
+    ),
+]
+
+
 class SmsIn(Struct):
     text: str
-    validityPeriod: int | str | None = None
+    validityPeriod: ValidityPeriod = None
     validityPeriodTimeUnit: TimeUnit | None = None
     transliteration: str | None = None
     language: dict[str, object] | None = None
@@ -232,7 +325,7 @@ class FacebookOmniIn(Struct):
     text: str | None = None
     type: Literal["TEXT", "IMAGE", "AUDIO", "VIDEO", "FILE"] | None = None
     url: str | None = None
-    validityPeriod: int | str | None = None
+    validityPeriod: ValidityPeriod = None
     validityPeriodTimeUnit: TimeUnit | None = None
     messagingType: MessagingTypeIn | None = None
     tag: MessageTagIn | None = None
@@ -249,7 +342,7 @@ class OmniAdvancedIn(Struct):
     scenarioKey: str | None = None
     bulkId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     sms: SmsIn | None = None
-    facebook: FacebookOmniIn | None = None
+    facebook: Annotated[FacebookOmniIn | None, _FACEBOOK_OMNI_RULES] = None
     # channels omnirelay does not serve: accepted and ignored
     voice: dict[str, object] | None = None
     viber: dict[str, object] | None = None
@@ -258,9 +351,31 @@ class OmniAdvancedIn(Struct):
     line: dict[str, object] | None = None
     vKontakte: dict[str, object] | None = None
     parseco: dict[str, object] | None = None
-    sendAt: str | None = None
-    notifyUrl: Annotated[str, Meta(max_length=2000)] | None = None
-    notifyContentType: str | None = None
+    sendAt: (
+        Annotated[
+            str,
+            Meta(
+                extra_json_schema={"pattern": patterns.TIME},
+                description="When to send, with its offset (2016-12-24T09:00:00.000+0100); at most 180 "
+                "days ahead",
+            ),
+        ]
+        | None
+    ) = None
+    notifyUrl: (
+        Annotated[
+            str,
+            Meta(
+                max_length=2000,
+                extra_json_schema={"pattern": patterns.ABSOLUTE_URL},
+                description="Where final reports are pushed: an absolute http(s) URL with a valid host",
+            ),
+        ]
+        | None
+    ) = None
+    notifyContentType: Annotated[str | None, Meta(extra_json_schema={"enum": ["application/json", None]})] = (
+        None
+    )
     callbackData: Annotated[str, Meta(max_length=4000)] | None = None
     intermediateReport: bool = False
     notify: bool = True
@@ -268,7 +383,7 @@ class OmniAdvancedIn(Struct):
 
 class OmniTextIn(Struct):
     destinations: Destinations
-    text: str
+    text: Annotated[str, Meta(extra_json_schema={"minLength": 1})]
     scenarioKey: str | None = None
     bulkId: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     mailSubject: str | None = None
