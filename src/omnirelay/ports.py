@@ -121,7 +121,7 @@ class ReportState(StrEnum):
 class NewReport(msgspec.Struct, frozen=True):
     kind: str  # FINAL or INTERMEDIATE
     state: ReportState
-    body: dict[str, Any]
+    body: dict[str, Any] | msgspec.Raw  # Raw: already encoded JSON
     channel: str | None
     next_push_at: datetime | None = None
 

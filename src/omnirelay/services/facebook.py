@@ -92,18 +92,14 @@ class FacebookSingle:
         if rejection is not None:
             status, error = rejection
             state = failover.FlowState(0, failover.Phase.DONE, 0, now, None)
-            final = reports.rejected_at_acceptance(
+            final = reports.RejectedAtAcceptance(
                 api=Api.FACEBOOK,
-                message_id=message_id,
                 bulk_id=None,
-                to=to,
                 channel=Channel.FACEBOOK.value,
                 now=now,
-                status=status,
-                error=error,
                 callback_data=None,
                 notify_url=None,
-            )
+            ).report(message_id, to, status, error)
         message = NewMessage(
             account_id=account_id,
             message_id=message_id,

@@ -106,6 +106,14 @@ class OmniSend:
         # A new message's state depends on its first step's validity only, and is immutable: the
         # destinations share one per validity (building it was ~10 % of a 10,000-destination request).
         starts: dict[int, FlowState] = {}
+        rejected = reports.RejectedAtAcceptance(
+            api=Api.OMNI,
+            bulk_id=bulk_id,
+            channel=scenario.flow[0].channel.value,
+            now=now,
+            callback_data=request.callback_data,
+            notify_url=request.notify_url if request.notify else None,
+        )
         for dest in request.destinations:
             plan, problem = self._plan(scenario.flow, dest, request)
             message_id = dest.message_id or uuid7(now_ms)
@@ -118,18 +126,7 @@ class OmniSend:
             else:
                 state = FlowState(0, Phase.DONE, 0, now, None)
                 shown = dest.phone_number or dest.facebook_user_key or ""
-                final = reports.rejected_at_acceptance(
-                    api=Api.OMNI,
-                    message_id=message_id,
-                    bulk_id=bulk_id,
-                    to=shown,
-                    channel=scenario.flow[0].channel.value,
-                    now=now,
-                    status=status,
-                    error=error,
-                    callback_data=request.callback_data,
-                    notify_url=request.notify_url if request.notify else None,
-                )
+                final = rejected.report(message_id, shown, status, error)
                 if not plan:
                     plan = (
                         PlannedStep(
