@@ -5,17 +5,23 @@ transaction that commits the request's messages, so all are committed together o
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import msgspec
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from omnirelay.http.errors import Answer
+from omnirelay.http.idempotency import idempotent
 from omnirelay.ports import IdempotencyClaim, IdempotentRequest, KeyClaimed
+from omnirelay.store.engine import make_engine
 from omnirelay.store.idempotency import SqlIdempotencyStore
 from omnirelay.store.messages import SqlMessageStore
-from omnirelay.store.tables import messages
+from omnirelay.store.migrate import migrate
+from omnirelay.store.tables import messages, metadata
+from omnirelay.store.writer import Writer
 from tests.contract.test_message_store import new_message
 from tests.doubles import FakeClock
 
@@ -98,3 +104,66 @@ async def test_an_answer_that_fails_to_render_keeps_no_messages(
         await store.insert_messages([new_message(clock, "a")], bad)
     assert await keys.lookup(1, "k", clock.now()) is None
     assert await count_messages(engine) == 0
+
+
+async def _until_waiting_on_a_lock(engine: AsyncEngine, task: asyncio.Task[Answer]) -> None:
+    """Until another backend waits on a lock (node B's insert of the key), or `task` ends first."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    async with asyncio.timeout(10):
+        while not task.done():
+            async with engine.connect() as conn:
+                if (await conn.execute(query)).scalar_one():
+                    return
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.postgres
+async def test_two_nodes_given_one_key_at_once_keep_one_message_and_one_answer(pg_database: str) -> None:
+    """Node A has taken the key and written its message, uncommitted, when node B (its own engine
+    and writer) gets the same key with the same body: B waits for A's transaction, then replays A's
+    answer. It used to insert its own message, then fail on the key's unique index: a 500."""
+    engines = [make_engine(pg_database) for _ in range(2)]
+    await migrate(engines[0])
+    writers = [Writer(e) for e in engines]
+    for w in writers:
+        await w.start()
+    clock = FakeClock()
+    body = b'{"destinations":[{"to":{"phoneNumber":"41793026727"}}]}'
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        async with engines[0].begin() as conn:
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+        node_a, node_b = (SqlMessageStore(e, w) for e, w in zip(engines, writers, strict=True))
+
+        async def b_handler(request: IdempotentRequest) -> bytes:
+            await node_b.insert_messages(
+                [new_message(clock, "from-b")], IdempotencyClaim(request, lambda _: b"b")
+            )
+            return b"b"
+
+        async with engines[0].connect() as a:
+            transaction = await a.begin()
+            # node A's group commit, held open: the key taken, its message and answer written
+            a_claim = IdempotencyClaim(IdempotentRequest(1, "k", digest, clock.now()), lambda _: b"a")
+            assert await node_a._insert_requests(a, [([new_message(clock, "from-a")], a_claim)]) == [[True]]
+            b = asyncio.create_task(
+                idempotent(
+                    SqlIdempotencyStore(engines[1]), clock, account_id=1, key="k", raw=body, handler=b_handler
+                )
+            )
+            await _until_waiting_on_a_lock(engines[0], b)
+            assert not b.done()
+            await transaction.commit()
+        answer = await b
+        assert (answer.status, answer.body) == (200, b"a")  # A's answer, replayed
+        async with engines[0].connect() as conn:
+            ids = (await conn.execute(select(messages.c.message_id))).scalars().all()
+        assert ids == ["from-a"]
+    finally:
+        for w in writers:
+            await w.stop()
+        for e in engines:
+            await e.dispose()
