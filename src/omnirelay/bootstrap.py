@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from omnirelay import __version__
 from omnirelay import sandbox_data as sandbox
 from omnirelay.channels.messenger.graph import GraphSender, open_graph_session
 from omnirelay.channels.messenger.webhook import MetaWebhookCodec
@@ -30,6 +31,7 @@ from omnirelay.domain.connectors import SmppConnector
 from omnirelay.domain.errors import NotFound, StorageUnavailable
 from omnirelay.domain.failover import RetryPolicy
 from omnirelay.domain.messages import Channel
+from omnirelay.domain.nodes import NodeState
 from omnirelay.http.app import create_app
 from omnirelay.http.context import Services
 from omnirelay.metrics import PrometheusMetrics
@@ -43,6 +45,7 @@ from omnirelay.services.echoes import EchoReconciler
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.forwarding import Forwarder, ForwardPolicy
 from omnirelay.services.housekeeping import Janitor
+from omnirelay.services.membership import Membership
 from omnirelay.services.messenger_inbound import MessengerInbound
 from omnirelay.services.messenger_users import MessengerApplications
 from omnirelay.services.notifier import Notifier, PushPolicy
@@ -65,6 +68,7 @@ from omnirelay.store.idempotency import SqlIdempotencyStore
 from omnirelay.store.inbound import SqlInboundStore
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.nodes import SqlNodeStore
 from omnirelay.store.pushes import SqlPushStore
 from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.writer import Writer
@@ -118,6 +122,7 @@ class Gateway:
     smsc_simulator: SmscSimulator | None = None
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
     backlog: SqlBacklog | None = None
+    membership: Membership | None = None
 
     async def open_storage(self) -> None:
         storage = await Storage.open(self.settings, self.clock)
@@ -145,6 +150,16 @@ class Gateway:
         assert self.messages is not None and self.accounts is not None and self.applications is not None
         assert self.engine is not None and self.writer is not None
         owner = s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.membership = Membership(
+            SqlNodeStore(self.engine, self.writer),
+            node_id=owner,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+            heartbeat_s=s.heartbeat_s,
+            stale_s=s.node_stale_s,
+        )
+        await self.membership.join()
         self.backlog = SqlBacklog(self.engine)
         self.receipts = ReceiptProcessor(self.messages, self.clock, prices=self.prices, metrics=self.metrics)
         self.dispatcher = Dispatcher(
@@ -183,6 +198,7 @@ class Gateway:
             operator=OperatorGuard(s.operator_token.get_secret_value()),
             connectors=self.connectors,
             prices=self.prices,
+            membership=self.membership,
         )
         # Messenger management API, Meta webhook and the inbound forwarding outbox
         self.forwarder = Forwarder(
@@ -225,6 +241,7 @@ class Gateway:
             SqlHousekeeping(self.writer), self.clock, retention, interval_s=s.housekeeping_interval_s
         )
         sup = self.supervisor
+        sup.spawn("membership", self.membership.run, self.membership)  # of the loops, stopped last
         prices = self.prices
         sup.spawn("prices", lambda: prices.run(s.config_poll_s))
         if not s.sandbox:
@@ -386,7 +403,16 @@ class Gateway:
                 backlog = await self.backlog.backlog(self.clock.now())
             except StorageUnavailable:
                 log.warning("metrics: storage unavailable; backlog gauges left out")
-        self.metrics.observe(backlog, self.sms_sender.bound() if self.sms_sender is not None else {})
+        nodes = None
+        if self.membership is not None:
+            try:
+                members, _ = await self.membership.members()
+                nodes = {state.value: 0 for state in NodeState}
+                for _, state in members:
+                    nodes[state.value] += 1
+            except StorageUnavailable:
+                log.warning("metrics: storage unavailable; cluster gauges left out")
+        self.metrics.observe(backlog, self.sms_sender.bound() if self.sms_sender is not None else {}, nodes)
         return self.metrics.render()
 
     async def until_idle(self, timeout_s: float = 10.0, *, simulators: Iterable[Simulated] = ()) -> None:

@@ -189,6 +189,34 @@ def _operate(action: Callable[[Storage], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+@app.command("nodes")
+def nodes() -> None:
+    """List the gateway nodes on this database and whether each is live (its heartbeat fresh)."""
+    from omnirelay.domain.times import format_time
+    from omnirelay.services.membership import members
+    from omnirelay.store.nodes import SqlNodeStore
+
+    stale_s = _managed().node_stale_s
+    found, live = _operate(lambda st: members(SqlNodeStore(st.engine, st.writer), stale_s))
+    header = ("node", "state", "host", "pid", "version", "started", "last heartbeat")
+    show(
+        header,
+        [
+            (
+                n.node_id,
+                state.value,
+                n.host,
+                str(n.pid),
+                n.version,
+                format_time(n.started_at),
+                format_time(n.heartbeat_at),
+            )
+            for n, state in found
+        ],
+    )
+    say(f"{live} live")
+
+
 @connectors_app.command("add")
 def connectors_add(  # noqa: PLR0917 - a Typer command takes its options as parameters
     name: str,

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     auth_cache_s: float = 60.0
 
     node_id: str | None = None
+    heartbeat_s: float = Field(
+        default=2.0, gt=0.0, description="how often a node records that it is alive (database time)"
+    )
+    node_stale_s: float = Field(
+        default=10.0, gt=0.0, description="a node whose heartbeat is older than this is listed STALE"
+    )
     lease_s: float = Field(
         default=60.0, gt=1.0, description="how long a claim holds a message (database time)"
     )

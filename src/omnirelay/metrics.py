@@ -72,6 +72,7 @@ class _Sampled(Collector):
     def __init__(self) -> None:
         self.backlog: Backlog | None = None  # None: storage could not be read
         self.binds: Mapping[str, bool] = {}
+        self.nodes: Mapping[str, int] | None = None  # cluster members by state; None: not read
 
     def collect(self) -> Iterator[Metric]:
         backlog = self.backlog
@@ -106,6 +107,15 @@ class _Sampled(Collector):
             "SMPP connectors bound",
             value=sum(1 for up in self.binds.values() if up),
         )
+        if self.nodes is not None:
+            nodes = GaugeMetricFamily(
+                "omnirelay_cluster_nodes",
+                "Gateway nodes on this database by state (LIVE, STALE, STOPPED), by the database's clock",
+                labels=["state"],
+            )
+            for state, count in sorted(self.nodes.items()):
+                nodes.add_metric([state], count)
+            yield nodes
 
 
 class PrometheusMetrics:
@@ -205,10 +215,13 @@ class PrometheusMetrics:
 
     # -- scrape ----------------------------------------------------------------------------------
 
-    def observe(self, backlog: Backlog | None, binds: Mapping[str, bool]) -> None:
+    def observe(
+        self, backlog: Backlog | None, binds: Mapping[str, bool], nodes: Mapping[str, int] | None = None
+    ) -> None:
         """The gauges' values for the coming `render` (None: storage could not be read)."""
         self._sampled.backlog = backlog
         self._sampled.binds = dict(binds)
+        self._sampled.nodes = None if nodes is None else dict(nodes)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,6 +14,7 @@ from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.failover import Decision, FlowState, PlannedStep
 from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt
 from omnirelay.domain.messenger_events import WebhookBatch
+from omnirelay.domain.nodes import Node
 from omnirelay.domain.prices import Price
 from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.statuses import ErrorCode, Status
@@ -614,3 +615,21 @@ class Backlog:
     waiting_receipt: int  # sent; waiting for a receipt until the step's deadline
     reports_pull: int  # reports queued for GET .../reports
     reports_push: int  # reports waiting to be pushed to notifyUrl
+
+
+class NodeStore(Protocol):
+    """Cluster membership (docs/architecture.md#cluster-membership), in the database's clock."""
+
+    async def beat(self, node_id: str, host: str, pid: int, version: str) -> None:
+        """Record the node's heartbeat now (database time); the first beat also its start."""
+        ...
+
+    async def stopped(self, node_id: str) -> None: ...
+
+    async def members(self) -> tuple[datetime, list[Node]]:
+        """The database's time now, and every node recorded, newest start first."""
+        ...
+
+    async def forget(self, older_than_s: float) -> int:
+        """Remove nodes stopped or silent for longer than this; the number removed."""
+        ...

@@ -1,4 +1,5 @@
-"""Operator API (docs/api.md#operator-api): `/admin/1/connectors`, `/admin/1/routes`, `/admin/1/prices`.
+"""Operator API (docs/api.md#operator-api): `/admin/1/connectors`, `/admin/1/routes`, `/admin/1/prices`,
+`/admin/1/nodes`.
 
 Guarded by the operator token (`Authorization: Bearer <token>`), checked before anything else.
 Connector passwords are write-only: accepted on POST and PUT, never returned. PUT changes only
@@ -20,6 +21,7 @@ from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.errors import NotFound, ValidationFailed
 from omnirelay.domain.messages import Channel
 from omnirelay.domain.prices import MAX_PRICE, Price
+from omnirelay.domain.times import format_time
 from omnirelay.http import patterns
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
@@ -137,6 +139,23 @@ class RouteOut(Struct):
 
 class RoutesOut(Struct):
     routes: list[RouteOut]
+
+
+class NodeOut(Struct):
+    nodeId: str
+    host: str
+    pid: int
+    version: str
+    state: Annotated[str, Meta(description="LIVE, STALE (heartbeat too old) or STOPPED")]
+    startedAt: str
+    heartbeatAt: str
+    stoppedAt: str | None
+
+
+class NodesOut(Struct):
+    live: int
+    staleAfterS: float
+    nodes: list[NodeOut]
 
 
 class PriceIn(Struct, forbid_unknown_fields=True):
@@ -290,6 +309,30 @@ async def delete_route(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# -- cluster ------------------------------------------------------------------------------------
+
+
+async def list_nodes(request: Request) -> Response:
+    svc = operator(request)
+    if svc.membership is None:
+        raise NotFound("Not found")
+    members, live = await svc.membership.members()
+    out = [
+        NodeOut(
+            nodeId=n.node_id,
+            host=n.host,
+            pid=n.pid,
+            version=n.version,
+            state=state.value,
+            startedAt=format_time(n.started_at),
+            heartbeatAt=format_time(n.heartbeat_at),
+            stoppedAt=format_time(n.stopped_at) if n.stopped_at is not None else None,
+        )
+        for n, state in members
+    ]
+    return json_response(NodesOut(live, svc.membership.stale_s, out))
+
+
 # -- prices -------------------------------------------------------------------------------------
 
 
@@ -322,6 +365,7 @@ def routes() -> list[Route]:
         Route("/admin/1/routes", set_route, methods=["POST"]),
         Route("/admin/1/routes", list_routes, methods=["GET"]),
         Route("/admin/1/routes/{prefix}", delete_route, methods=["DELETE"]),
+        Route("/admin/1/nodes", list_nodes, methods=["GET"]),
         Route("/admin/1/prices", set_price, methods=["POST"]),
         Route("/admin/1/prices", list_prices, methods=["GET"]),
         Route("/admin/1/prices/{channel}/{country}", delete_price, methods=["DELETE"]),

@@ -15,6 +15,7 @@ from omnirelay.ports import Api, Clock, IdempotencyStore, LogStore, MessageStore
 from omnirelay.services.accounts import Authenticator
 from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.facebook import FacebookSingle
+from omnirelay.services.membership import Membership
 from omnirelay.services.messenger_inbound import MessengerInbound
 from omnirelay.services.messenger_users import MessengerApplications
 from omnirelay.services.omni import OmniSend
@@ -43,6 +44,7 @@ class Services:
     prices: PriceBook | None = None
     messenger: MessengerApplications | None = None  # /facebook/1/applications
     messenger_inbound: MessengerInbound | None = None  # /webhooks/facebook/{applicationKey}
+    membership: Membership | None = None  # /admin/1/nodes
 
 
 def json_response(value: Any, status: int = 200) -> Response:

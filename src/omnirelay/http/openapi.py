@@ -186,6 +186,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/admin/1/routes"): Op("List the SMS routes", auth="operator", ok=admin.RoutesOut),
     ("DELETE", "/admin/1/routes/{prefix}"): Op("Remove an SMS route", auth="operator", status=204),
+    ("GET", "/admin/1/nodes"): Op(
+        "The gateway nodes on this database, live or not (by the database's clock)",
+        auth="operator",
+        ok=admin.NodesOut,
+    ),
     ("POST", "/admin/1/prices"): Op(
         "Set a price", auth="operator", body=admin.PriceIn, ok=admin.ListedPriceOut
     ),

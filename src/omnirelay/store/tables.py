@@ -306,3 +306,16 @@ prices = Table(
     Column("price_per_message", Float, nullable=False),
     Column("currency", String(3), nullable=False),
 )
+
+# Cluster membership (docs/architecture.md#cluster-membership); times are the database's.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("stopped_at", BigInteger, nullable=True),
+)

@@ -1,0 +1,68 @@
+"""This node's membership of the cluster (docs/architecture.md#cluster-membership): it beats every
+`heartbeat_s` while it runs, says so when it stops, and lists the members in the database's clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from omnirelay.domain.nodes import Node, NodeState
+from omnirelay.ports import NodeStore
+from omnirelay.services.rounds import run_rounds
+
+log = logging.getLogger(__name__)
+
+FORGET_AFTER_S = 7 * 86_400  # a node silent or stopped this long is no longer listed
+
+
+class Membership:
+    def __init__(
+        self,
+        store: NodeStore,
+        *,
+        node_id: str,
+        host: str,
+        pid: int,
+        version: str,
+        heartbeat_s: float,
+        stale_s: float,
+    ) -> None:
+        self._store = store
+        self.node_id = node_id
+        self._identity = (node_id, host, pid, version)
+        self._heartbeat_s = heartbeat_s
+        self.stale_s = stale_s
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def join(self) -> None:
+        """The first heartbeat, before the node takes work: other nodes see it at once."""
+        await self._store.forget(FORGET_AFTER_S)
+        await self._store.beat(*self._identity)
+
+    async def run(self) -> None:
+        self._stopping = False
+        await run_rounds("membership", self._round, self._wake, self._heartbeat_s, lambda: self._stopping)
+
+    async def _round(self) -> float:
+        await self._store.beat(*self._identity)
+        return self._heartbeat_s
+
+    async def stop(self, grace_s: float) -> None:
+        """Leave the cluster: listed as STOPPED, not STALE, once the node stopped on purpose."""
+        self._stopping = True
+        self._wake.set()
+        try:
+            await self._store.stopped(self.node_id)
+        except Exception:  # the node stops anyway; it reads as STALE once its heartbeat is old
+            log.warning("could not record this node's stop", exc_info=True)
+
+    async def members(self) -> tuple[list[tuple[Node, NodeState]], int]:
+        return await members(self._store, self.stale_s)
+
+
+async def members(store: NodeStore, stale_s: float) -> tuple[list[tuple[Node, NodeState]], int]:
+    """Every node recorded, with its state by the database's clock; and how many are live."""
+    db_now, nodes = await store.members()
+    listed = [(n, n.state(db_now, stale_s)) for n in nodes]
+    return listed, sum(1 for _, state in listed if state is NodeState.LIVE)
