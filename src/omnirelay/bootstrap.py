@@ -240,6 +240,7 @@ class Gateway:
         janitor = Janitor(
             SqlHousekeeping(self.writer), self.clock, retention, interval_s=s.housekeeping_interval_s
         )
+        self.share_budgets()
         sup = self.supervisor
         sup.spawn("membership", self.membership.run, self.membership)  # of the loops, stopped last
         prices = self.prices
@@ -254,6 +255,16 @@ class Gateway:
         sup.spawn("notifier", self.notifier.run, self.notifier)
         sup.spawn("dispatcher", self.dispatcher.run, self.dispatcher)  # last started, first stopped
         log.info("omnirelay started (node %s)", owner)
+
+    def share_budgets(self) -> None:
+        """The account rate limit, Meta's per-Page pacing and the SMPP connectors' throughput are
+        cluster-wide: this node keeps to its share of each (docs/architecture.md#cluster-wide-budgets)."""
+        assert self.membership is not None and self.services is not None
+        if self.services.limiter is not None:
+            self.membership.on_share(self.services.limiter.scale)
+        for sender in (self.senders.get(Channel.FACEBOOK), self.sms_sender):
+            if isinstance(sender, GraphSender | SmppSender):
+                self.membership.on_share(sender.scale)
 
     async def sandbox_login_present(self) -> bool:
         """Whether the database holds the sandbox's account with its public password (after open_storage)."""

@@ -1,7 +1,8 @@
 """Cluster membership (docs/architecture.md#cluster-membership): two `omnirelay serve` processes on
 one PostgreSQL database see each other live; a node killed with -9 turns STALE once its heartbeat is
 older than the stale period, by the database's clock; a node stopped on purpose reads STOPPED.
-Shown by `/admin/1/nodes`, `/metrics` and `omnirelay nodes`."""
+Shown by `/admin/1/nodes`, `/metrics` and `omnirelay nodes`. The account rate limit holds for the
+two nodes together (docs/architecture.md#cluster-wide-budgets)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
 TOKEN = "cluster-test-operator-token-01"
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
+RATE = 10  # requests per second and burst, per account, for the whole cluster
+ACCOUNT = ("cluster", "cluster test password")
 
 
 def node_env(pg_database: str, node_id: str, data_dir: Path) -> dict[str, str]:
@@ -42,6 +45,8 @@ def node_env(pg_database: str, node_id: str, data_dir: Path) -> dict[str, str]:
         "OMNIRELAY_NODE_ID": node_id,
         "OMNIRELAY_HEARTBEAT_S": "0.2",
         "OMNIRELAY_NODE_STALE_S": "1.5",
+        "OMNIRELAY_RATE_LIMIT_PER_S": str(RATE),
+        "OMNIRELAY_RATE_LIMIT_BURST": str(RATE),
     }
 
 
@@ -62,6 +67,14 @@ async def test_nodes_see_each_other_and_a_killed_node_turns_stale(pg_database: s
     async with engine.begin() as conn:  # nodes of other tests on this database
         await conn.execute(delete(nodes))
     await engine.dispose()
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "omnirelay", "accounts", "create", ACCOUNT[0], "--password", ACCOUNT[1]],
+        env=node_env(pg_database, "cli", tmp_path),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     procs: dict[str, subprocess.Popen[bytes]] = {}
     bases: dict[str, str] = {}
     try:
@@ -95,6 +108,18 @@ async def test_nodes_see_each_other_and_a_killed_node_turns_stale(pg_database: s
             assert body["live"] == 2 and body["staleAfterS"] == 1.5
             assert {n["nodeId"]: n["pid"] for n in body["nodes"]} == {k: p.pid for k, p in procs.items()}
             assert states(await listed(client, bases["node-b"])) == states(body)  # one view, either node
+
+            # Each node limits at half the rate: the two together admit no more than the one rate.
+            admitted = 0
+            started = asyncio.get_running_loop().time()
+            for i in range(8 * RATE):
+                r = await client.get(
+                    f"{bases['node-a' if i % 2 else 'node-b']}/omni/1/scenarios", auth=ACCOUNT
+                )
+                assert r.status_code in (200, 429), r.text
+                admitted += r.status_code == 200
+            elapsed = asyncio.get_running_loop().time() - started
+            assert admitted <= RATE + RATE * elapsed + 1, (admitted, elapsed)
 
             procs["node-b"].send_signal(signal.SIGKILL)
             procs["node-b"].wait()

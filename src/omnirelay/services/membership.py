@@ -1,10 +1,12 @@
 """This node's membership of the cluster (docs/architecture.md#cluster-membership): it beats every
-`heartbeat_s` while it runs, says so when it stops, and lists the members in the database's clock."""
+`heartbeat_s` while it runs, says so when it stops, lists the members in the database's clock, and
+tells the budgets this node's share of them (docs/architecture.md#cluster-wide-budgets)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from omnirelay.domain.nodes import Node, NodeState
 from omnirelay.ports import NodeStore
@@ -34,19 +36,57 @@ class Membership:
         self.stale_s = stale_s
         self._wake = asyncio.Event()
         self._stopping = False
+        self.share = 1.0  # of every cluster-wide budget: 1 / the live nodes
+        self._on_share: list[Callable[[float], None]] = []
+
+    def on_share(self, apply: Callable[[float], None]) -> None:
+        """Call `apply(share)` now and whenever this node's share of the budgets changes."""
+        self._on_share.append(apply)
+        apply(self.share)
 
     async def join(self) -> None:
-        """The first heartbeat, before the node takes work: other nodes see it at once."""
+        """The first heartbeat, before the node takes work; then, when other nodes are live, wait
+        until each has beaten since (and so taken its smaller share) before taking this node's:
+        the nodes' shares never add up to more than a whole budget."""
         await self._store.forget(FORGET_AFTER_S)
         await self._store.beat(*self._identity)
+        async with asyncio.timeout(self.stale_s + self._heartbeat_s):
+            while True:
+                listed, _ = await self.members()
+                mine = next(n for n, _ in listed if n.node_id == self.node_id)
+                behind = [
+                    n
+                    for n, state in listed
+                    if state is NodeState.LIVE
+                    and n.node_id != self.node_id
+                    and n.heartbeat_at <= mine.started_at
+                ]
+                if not behind:
+                    break
+                await asyncio.sleep(self._heartbeat_s / 4)  # polling the others' next beat, bounded above
+        await self._reshare()
+
+    async def _reshare(self) -> None:
+        _, live = await self.members()
+        share = 1.0 / max(live, 1)
+        if share != self.share:
+            log.info("this node's share of the cluster-wide budgets: 1/%d", max(live, 1))
+            self.share = share
+            for apply in self._on_share:
+                apply(share)
 
     async def run(self) -> None:
         self._stopping = False
         await run_rounds("membership", self._round, self._wake, self._heartbeat_s, lambda: self._stopping)
 
     async def _round(self) -> float:
-        await self._store.beat(*self._identity)
+        await self.beat()
         return self._heartbeat_s
+
+    async def beat(self) -> None:
+        """One heartbeat, and this node's share of the budgets read again."""
+        await self._store.beat(*self._identity)
+        await self._reshare()
 
     async def stop(self, grace_s: float) -> None:
         """Leave the cluster: listed as STOPPED, not STALE, once the node stopped on purpose."""

@@ -1,7 +1,7 @@
 """Per-account request rate (docs/api.md#rate-limit): a token bucket per account, in this process's memory.
 
-Each node limits on its own: with N nodes an account may reach N times the rate. A shared limit
-would need a shared counter (PostgreSQL or Redis); not built.
+With several nodes each one limits at its share of the rate (`scale`, set by cluster membership:
+docs/architecture.md#cluster-wide-budgets), so that the nodes together keep to it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ from omnirelay.domain.errors import RateLimited
 
 class RateLimiter:
     def __init__(self, rate_per_s: float, burst: int) -> None:
-        self._rate = rate_per_s
-        self._burst = float(max(burst, 1))
+        self._base = (rate_per_s, float(max(burst, 1)))
+        self._rate, self._burst = self._base
         self._buckets: dict[int, tuple[float, float]] = {}  # account -> (tokens, at)
+
+    def scale(self, share: float) -> None:
+        """Limit at `share` of the configured rate and burst (at least one request of burst)."""
+        rate, burst = self._base
+        self._rate, self._burst = rate * share, max(1.0, burst * share)
+        self._buckets = {k: (min(tokens, self._burst), at) for k, (tokens, at) in self._buckets.items()}
 
     def check(self, account_id: int, now: float | None = None) -> None:
         """Take one token for this account, or raise `RateLimited` with the wait until the next one."""

@@ -244,6 +244,11 @@ class GraphSender:
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._targets: dict[tuple[str, str, str], tuple[URL, dict[str, str]]] = {}
 
+    def scale(self, share: float) -> None:
+        """Pace every Page at `share` of its rates: this node's part of the per-Page budget
+        (docs/architecture.md#cluster-wide-budgets)."""
+        self._gates.scale(share)
+
     async def send(self, outbound: Outbound) -> Accepted:
         content = outbound.content
         if not isinstance(content, FacebookContent):

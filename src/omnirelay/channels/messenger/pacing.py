@@ -1,8 +1,9 @@
 """Per-Page pacing for the Graph sender: token buckets, throttling pauses and channel-wide pauses.
 
 Internal to `channels.messenger`. All of it is process memory: each omnirelay node paces its own
-sends, so N nodes may together send up to N times the configured rate to one Page, and a pause
-learnt by one node is not seen by the others (they learn it from their own next error). Meta's
+sends at its share of the rates (`PageGates.scale`: 1/N of them with N live nodes,
+docs/architecture.md#cluster-wide-budgets), and a pause learnt by one node is not seen by the
+others (they learn it from their own next error). Meta's
 limits are generous (about 300 calls/s per Page for text, docs/channels.md#pacing-and-rate-limits) so the
 defaults stay
 below them.
@@ -20,6 +21,7 @@ below them.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,13 +35,22 @@ class TokenBucket:
     """An async token bucket: `acquire()` waits until a token is free. Waiters are served in order."""
 
     def __init__(self, rate_per_s: float, *, burst: float | None = None) -> None:
-        if rate_per_s <= 0:
-            raise ValueError("rate_per_s must be positive")
-        self._rate_per_s = rate_per_s
-        self._capacity = burst if burst is not None else max(1.0, rate_per_s)
-        self._tokens = self._capacity
+        self._burst = burst
         self._updated_at: float | None = None
         self._lock = asyncio.Lock()
+        self._tokens = math.inf  # a full bucket, once `set_rate` caps it
+        self.set_rate(rate_per_s)
+
+    def set_rate(self, rate_per_s: float) -> None:
+        """A new rate from now on (this node's share of a cluster-wide rate); tokens saved beyond
+        the new capacity are dropped."""
+        if rate_per_s <= 0:
+            raise ValueError("rate_per_s must be positive")
+        if self._updated_at is not None:
+            self._refill(asyncio.get_running_loop().time())
+        self._rate_per_s = rate_per_s
+        self._capacity = self._burst if self._burst is not None else max(1.0, rate_per_s)
+        self._tokens = min(self._tokens, self._capacity)
 
     def _refill(self, now: float) -> None:
         if self._updated_at is not None:
@@ -162,11 +173,23 @@ class PageGates:
     def __init__(self, *, text_rate_per_s: float, media_rate_per_s: float) -> None:
         self._text_rate_per_s = text_rate_per_s
         self._media_rate_per_s = media_rate_per_s
+        self._share = 1.0
         self._gates: dict[str, PageGate] = {}
 
     def __getitem__(self, page_id: str) -> PageGate:
         gate = self._gates.get(page_id)
         if gate is None:
-            gate = PageGate(text_rate_per_s=self._text_rate_per_s, media_rate_per_s=self._media_rate_per_s)
+            gate = PageGate(
+                text_rate_per_s=self._text_rate_per_s * self._share,
+                media_rate_per_s=self._media_rate_per_s * self._share,
+            )
             self._gates[page_id] = gate
         return gate
+
+    def scale(self, share: float) -> None:
+        """Pace every Page at `share` of its rates: this node's part of the per-Page budget
+        (docs/architecture.md#cluster-wide-budgets)."""
+        self._share = share
+        for gate in self._gates.values():
+            gate.text.set_rate(self._text_rate_per_s * share)
+            gate.media.set_rate(self._media_rate_per_s * share)

@@ -156,6 +156,7 @@ class SmppSender:
         self._routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
         self._ref = self._rng.randrange(256)
         self._started = False
+        self._share = 1.0
 
     async def start(self) -> None:
         """Start connecting and binding every connector in the background (returns at once)."""
@@ -183,6 +184,7 @@ class SmppSender:
                 sessions[config.name] = current
             else:
                 session = SmppSession(config, receipts=self._receipts, clock=self._clock, rng=self._rng)
+                session.scale(self._share)
                 sessions[config.name] = session
                 fresh.append(session)
         retired = [s for name, s in old.items() if sessions.get(name) is not s]
@@ -201,6 +203,12 @@ class SmppSender:
     async def stop(self) -> None:
         """Unbind and close every connector."""
         await asyncio.gather(*(s.close() for s in self._sessions.values()))
+
+    def scale(self, share: float) -> None:
+        """Send at `share` of every connector's throughput (docs/architecture.md#cluster-wide-budgets)."""
+        self._share = share
+        for session in self._sessions.values():
+            session.scale(share)
 
     def bound(self) -> dict[str, bool]:
         """Readiness: connector name → bound."""
