@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +39,7 @@ from omnirelay.ports import ChannelSender, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
+from omnirelay.services.binds import BindHolder
 from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.echoes import EchoReconciler
@@ -60,6 +61,7 @@ from omnirelay.storage import Storage, sandbox_login_present
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.backlog import SqlBacklog
+from omnirelay.store.binds import SqlBindSlots
 from omnirelay.store.connectors import SqlConnectorStore
 from omnirelay.store.engine import reachable
 from omnirelay.store.forwards import SqlForwardStore
@@ -123,6 +125,7 @@ class Gateway:
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
     backlog: SqlBacklog | None = None
     membership: Membership | None = None
+    bind_holder: BindHolder | None = None
 
     async def open_storage(self) -> None:
         storage = await Storage.open(self.settings, self.clock)
@@ -150,16 +153,7 @@ class Gateway:
         assert self.messages is not None and self.accounts is not None and self.applications is not None
         assert self.engine is not None and self.writer is not None
         owner = s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.membership = Membership(
-            SqlNodeStore(self.engine, self.writer),
-            node_id=owner,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            version=__version__,
-            heartbeat_s=s.heartbeat_s,
-            stale_s=s.node_stale_s,
-        )
-        await self.membership.join()
+        await self.join_cluster(owner)
         self.backlog = SqlBacklog(self.engine)
         self.receipts = ReceiptProcessor(self.messages, self.clock, prices=self.prices, metrics=self.metrics)
         self.dispatcher = Dispatcher(
@@ -175,6 +169,7 @@ class Gateway:
             max_claims=s.max_claims,
             prices=self.prices,
             metrics=self.metrics,
+            skip_channels=self.channels_elsewhere,
         )
         scenarios = Scenarios(SqlScenarioStore(self.engine, self.writer), self.applications, self.clock)
         auth = Authenticator(
@@ -223,7 +218,7 @@ class Gateway:
             await self.provision_sandbox()
             await self.start_sandbox_channels()
         else:
-            await self.start_channels()
+            await self.start_production_channels(owner)
         self.notifier = Notifier(
             SqlPushStore(self.engine, self.writer),
             HttpWebhookPoster(await self.http_client()),
@@ -242,7 +237,6 @@ class Gateway:
         )
         self.share_budgets()
         sup = self.supervisor
-        sup.spawn("membership", self.membership.run, self.membership)  # of the loops, stopped last
         prices = self.prices
         sup.spawn("prices", lambda: prices.run(s.config_poll_s))
         if not s.sandbox:
@@ -250,11 +244,43 @@ class Gateway:
             assert connectors is not None
             sup.spawn("connectors", lambda: connectors.run(s.config_poll_s))
         sup.spawn("retention", janitor.run)
+        if self.bind_holder is not None:
+            sup.spawn("binds", self.bind_holder.run, self.bind_holder)  # stopped after the dispatcher
         sup.spawn("receipts", self.receipts.run, self.receipts)
         sup.spawn("forwarder", self.forwarder.run, self.forwarder)
         sup.spawn("notifier", self.notifier.run, self.notifier)
         sup.spawn("dispatcher", self.dispatcher.run, self.dispatcher)  # last started, first stopped
         log.info("omnirelay started (node %s)", owner)
+
+    async def join_cluster(self, owner: str) -> None:
+        """Register this node (docs/architecture.md#cluster-membership) before it takes any work."""
+        assert self.engine is not None and self.writer is not None
+        self.membership = Membership(
+            SqlNodeStore(self.engine, self.writer),
+            node_id=owner,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+            heartbeat_s=self.settings.heartbeat_s,
+            stale_s=self.settings.node_stale_s,
+        )
+        await self.membership.join()
+        # the first loop started after the writer: of the loops, the last stopped
+        self.supervisor.spawn("membership", self.membership.run, self.membership)
+
+    async def start_production_channels(self, owner: str) -> None:
+        """The channels as configured in the database; one node or many, a connector is bound by
+        the nodes holding its bind slots (docs/architecture.md#smpp-binds)."""
+        assert self.engine is not None and self.writer is not None
+        s = self.settings
+        self.bind_holder = BindHolder(
+            SqlBindSlots(self.engine, self.writer),
+            node_id=owner,
+            heartbeat_s=s.heartbeat_s,
+            lease_s=s.node_stale_s,
+            apply=self.hold_binds,
+        )
+        await self.start_channels()  # takes this node's binds (`apply_sms`) before it claims a message
 
     def share_budgets(self) -> None:
         """The account rate limit, Meta's per-Page pacing and the SMPP connectors' throughput are
@@ -262,9 +288,20 @@ class Gateway:
         assert self.membership is not None and self.services is not None
         if self.services.limiter is not None:
             self.membership.on_share(self.services.limiter.scale)
-        for sender in (self.senders.get(Channel.FACEBOOK), self.sms_sender):
-            if isinstance(sender, GraphSender | SmppSender):
-                self.membership.on_share(sender.scale)
+        graph = self.senders.get(Channel.FACEBOOK)
+        if isinstance(graph, GraphSender):
+            self.membership.on_share(graph.scale)
+        # an SMPP connector's throughput is shared by its bind slots instead (SmppSender.hold)
+
+    def channels_elsewhere(self) -> tuple[Channel, ...]:
+        """The channels this node leaves to other nodes: SMS while it holds no SMPP bind."""
+        if self.sms_sender is not None and not self.sms_sender.binds_any():
+            return (Channel.SMS,)
+        return ()
+
+    async def hold_binds(self, held: Mapping[str, int]) -> None:
+        assert self.sms_sender is not None
+        await self.sms_sender.hold(held)
 
     async def sandbox_login_present(self) -> bool:
         """Whether the database holds the sandbox's account with its public password (after open_storage)."""
@@ -383,14 +420,20 @@ class Gateway:
         """Run the SMS sender with this configuration: started the first time, then reconfigured
         in place (unchanged binds stay up), so operator changes apply without a restart."""
         configs = [connector_config(c) for c in connectors]
+        if self.bind_holder is not None:
+            self.bind_holder.configure({c.name: c.binds for c in connectors})
         if self.sms_sender is None:
             await self.start_sms(configs, routes)
         else:
             await self.sms_sender.reconfigure(configs, routes)
+        if self.bind_holder is not None:
+            await self.bind_holder.hold()  # a connector added or changed is bound here at once
 
     async def start_sms(self, connectors: list[SmppConnectorConfig], routes: list[SmsRoute]) -> None:
         assert self.receipts is not None
-        sms = SmppSender(connectors, routes, self.receipts, self.clock)
+        # with bind slots, nothing is bound until the slots are taken (BindHolder.hold)
+        held = None if self.bind_holder is None else self.bind_holder.held
+        sms = SmppSender(connectors, routes, self.receipts, self.clock, held=held)
         await sms.start()
         self.closers.append(sms.stop)
         self.senders[Channel.SMS] = sms

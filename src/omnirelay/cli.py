@@ -235,6 +235,7 @@ def connectors_add(  # noqa: PLR0917 - a Typer command takes its options as para
     reconnect_max_s: Annotated[float, typer.Option(help="longest reconnect delay")] = 60.0,
     dest_ton: Annotated[int, typer.Option(help="dest_addr_ton")] = 1,
     dest_npi: Annotated[int, typer.Option(help="dest_addr_npi")] = 1,
+    binds: Annotated[int, typer.Option(help="binds for the whole cluster, at most one per node")] = 1,
 ) -> None:
     """Add an SMPP connector (one bind_transceiver to one SMSC account)."""
     from omnirelay.domain.connectors import SmppConnector
@@ -254,6 +255,7 @@ def connectors_add(  # noqa: PLR0917 - a Typer command takes its options as para
         reconnect_max_s=reconnect_max_s,
         dest_addr_ton=dest_ton,
         dest_addr_npi=dest_npi,
+        binds=binds,
     )
     _operate(lambda st: st.connectors.add(connector))
     say(f"connector {name} added")
@@ -263,7 +265,7 @@ def connectors_add(  # noqa: PLR0917 - a Typer command takes its options as para
 def connectors_list() -> None:
     """List connectors (passwords masked)."""
     found = _operate(lambda st: st.connectors.list_connectors())
-    header = ("name", "host", "port", "system_id", "password", "tls", "throughput/s", "window")
+    header = ("name", "host", "port", "system_id", "password", "tls", "throughput/s", "window", "binds")
     rows = [
         (
             c.name,
@@ -274,6 +276,7 @@ def connectors_list() -> None:
             "yes" if c.tls else "no",
             f"{c.throughput_per_s:g}",
             str(c.window),
+            str(c.binds),
         )
         for c in found
     ]

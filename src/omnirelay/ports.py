@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -272,10 +272,18 @@ class MessageStore(Protocol):
         ...
 
     async def claim_due(
-        self, now: datetime, owner: str, lease_s: float, limit: int, exclude: Sequence[int] = ()
+        self,
+        now: datetime,
+        owner: str,
+        lease_s: float,
+        limit: int,
+        *,
+        exclude: Sequence[int] = (),
+        skip_channels: Sequence[str] = (),
     ) -> list[MessageRecord]:
         """Lease up to `limit` due messages to `owner` for `lease_s` (database time), each with a
-        fresh fencing token (`version`); `exclude`: message keys the caller is still working on."""
+        fresh fencing token (`version`); `exclude`: message keys the caller is still working on;
+        `skip_channels`: channels the caller cannot send on (their messages are other nodes')."""
         ...
 
     async def next_due_at(self) -> datetime | None:
@@ -633,3 +641,15 @@ class NodeStore(Protocol):
     async def forget(self, older_than_s: float) -> int:
         """Remove nodes stopped or silent for longer than this; the number removed."""
         ...
+
+
+class BindSlotStore(Protocol):
+    """SMPP bind slots (docs/architecture.md#smpp-binds), leased in the database's clock."""
+
+    async def renew(self, node_id: str, lease_s: float) -> dict[str, int]: ...
+
+    async def take(self, node_id: str, connector: str, binds: int, lease_s: float) -> int | None: ...
+
+    async def release(self, node_id: str, connectors: Collection[str] | None = None) -> None: ...
+
+    async def tidy(self, binds: Mapping[str, int]) -> None: ...

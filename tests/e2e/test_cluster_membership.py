@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import text
 
 from omnirelay.store.engine import make_engine
 from omnirelay.store.migrate import migrate
-from omnirelay.store.tables import nodes
+from omnirelay.store.tables import metadata
 from tests.e2e.conftest import free_port
 from tests.processes import interrupt
 from tests.waiting import until
@@ -64,8 +64,9 @@ def states(body: dict[str, Any]) -> dict[str, str]:
 async def test_nodes_see_each_other_and_a_killed_node_turns_stale(pg_database: str, tmp_path: Path) -> None:
     engine = make_engine(pg_database)
     await migrate(engine)
-    async with engine.begin() as conn:  # nodes of other tests on this database
-        await conn.execute(delete(nodes))
+    async with engine.begin() as conn:  # this test's cluster alone on the database
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
     await engine.dispose()
     await asyncio.to_thread(
         subprocess.run,

@@ -83,6 +83,7 @@ async def test_connectors_crud_and_password_is_write_only(
         "reconnectMaxS": 60.0,
         "destTon": 1,
         "destNpi": 1,
+        "binds": 1,
     }
     assert json_of(await c.get("/admin/1/connectors/smsc1", headers=h)) == created
     assert json_of(await c.get("/admin/1/connectors", headers=h)) == {"connectors": [created]}

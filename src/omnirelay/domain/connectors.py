@@ -23,6 +23,7 @@ MAX_PASSWORD = 8
 MAX_SYSTEM_TYPE = 12
 MAX_PREFIX = 20
 MAX_WINDOW = 1000
+MAX_BINDS = 64  # binds of one connector across the cluster
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _NAME = re.compile(NAME_PATTERN)
 
@@ -44,6 +45,7 @@ class SmppConnector:
     reconnect_max_s: float = 60.0
     dest_addr_ton: int = 1
     dest_addr_npi: int = 1
+    binds: int = 1  # for the whole cluster, at most one per node (docs/architecture.md#smpp-binds)
 
     def check(self) -> SmppConnector:
         """Return self when every field is valid, else raise `ValidationFailed` for the first problem."""
@@ -56,6 +58,8 @@ class SmppConnector:
         _smpp_string("password", self.password, MAX_PASSWORD, required=False)
         _smpp_string("systemType", self.system_type, MAX_SYSTEM_TYPE, required=False)
         _number("throughput", self.throughput_per_s, low=0.0)
+        if not 1 <= self.binds <= MAX_BINDS:
+            raise ValidationFailed(field="binds", problem=f"must be between 1 and {MAX_BINDS}")
         if not 1 <= self.window <= MAX_WINDOW:
             raise ValidationFailed(field="window", problem=f"must be between 1 and {MAX_WINDOW}")
         _number("enquireLinkS", self.enquire_link_s, low=1.0)

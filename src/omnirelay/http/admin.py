@@ -56,6 +56,15 @@ SystemId = Annotated[str, _smpp(1, limits.MAX_SYSTEM_ID)]
 Password = Annotated[str, _smpp(0, limits.MAX_PASSWORD)]
 SystemType = Annotated[str, _smpp(0, limits.MAX_SYSTEM_TYPE)]
 Window = Annotated[int, _doc(type="integer", minimum=1, maximum=limits.MAX_WINDOW)]
+Binds = Annotated[
+    int,
+    _doc(
+        type="integer",
+        minimum=1,
+        maximum=limits.MAX_BINDS,
+        description="binds for the whole cluster, at most one per node",
+    ),
+]
 EnquireLink = Annotated[float, _at_least(1.0)]
 ResponseTimeout = Annotated[float, _at_least(0.1)]
 Reconnect = Annotated[float, _at_least(0.01)]
@@ -78,6 +87,7 @@ class ConnectorIn(Struct, forbid_unknown_fields=True):
     reconnectMaxS: Annotated[Reconnect, _doc(description="at least reconnectMinS")] = 60.0
     destTon: TonNpi = 1
     destNpi: TonNpi = 1
+    binds: Binds = 1
 
 
 class ConnectorUpdateIn(Struct, forbid_unknown_fields=True):
@@ -96,6 +106,7 @@ class ConnectorUpdateIn(Struct, forbid_unknown_fields=True):
     reconnectMaxS: Annotated[Reconnect, _doc(description="at least reconnectMinS")] | None = None
     destTon: TonNpi | None = None
     destNpi: TonNpi | None = None
+    binds: Binds | None = None
 
 
 class ConnectorOut(Struct):
@@ -115,6 +126,7 @@ class ConnectorOut(Struct):
     reconnectMaxS: float
     destTon: int
     destNpi: int
+    binds: int
 
 
 class ConnectorsOut(Struct):
@@ -191,6 +203,7 @@ _FIELDS = {
     "enquireLinkS": "enquire_link_s",
     "responseTimeoutS": "response_timeout_s",
     "reconnectMinS": "reconnect_min_s",
+    "binds": "binds",
     "reconnectMaxS": "reconnect_max_s",
     "destTon": "dest_addr_ton",
     "destNpi": "dest_addr_npi",
@@ -213,6 +226,7 @@ def connector_out(c: SmppConnector) -> ConnectorOut:
         reconnectMaxS=c.reconnect_max_s,
         destTon=c.dest_addr_ton,
         destNpi=c.dest_addr_npi,
+        binds=c.binds,
     )
 
 

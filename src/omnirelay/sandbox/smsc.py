@@ -4,7 +4,9 @@ It speaks the standard (smpplib's blocking client binds to it, see its tests) an
 every failover path can be driven:
 
 * binds (`bind_transceiver`, `bind_transmitter`, `bind_receiver`) are checked against `users`
-  (system_id → password): ESME_RINVSYSID / ESME_RINVPASWD, then the connection is closed;
+  (system_id → password): ESME_RINVSYSID / ESME_RINVPASWD, then the connection is closed; with
+  `max_binds`, a bind beyond that many at once for one system_id is refused with ESME_RBINDFAIL,
+  as SMSCs limit the binds of an account (`peak_binds` records the most seen at once);
 * `enquire_link` and `unbind` are answered; unknown commands get `generic_nack` (RINVCMDID);
 * each accepted `submit_sm` gets a message id and, when `registered_delivery & 1`, a delivery
   receipt after `receipt_delay_s`: a `deliver_sm` with `esm_class` 0x04, the usual
@@ -81,6 +83,7 @@ ESME_RINVBNDSTS: Final = 0x04
 ESME_RALYBND: Final = 0x05
 ESME_RINVSRCADR: Final = 0x0A
 ESME_RINVDSTADR: Final = 0x0B
+ESME_RBINDFAIL: Final = 0x0D
 ESME_RINVPASWD: Final = 0x0E
 ESME_RINVSYSID: Final = 0x0F
 ESME_RMSGQFUL: Final = 0x14
@@ -173,6 +176,7 @@ class SubmitRecord:
     behaviour: Behaviour
     status: int | None  # None: never answered
     message_id: str | None
+    received_at: float = 0.0  # the event loop's time: rates per second can be counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +276,7 @@ class SmscSimulator:
         suffix_rules: Mapping[str, Script] | None = None,
         receipt_before_response: bool = False,
         message_ids: MessageIds = MessageIds.SEQUENTIAL,
+        max_binds: int | None = None,
     ) -> None:
         for user, password in users.items():
             if len(user) > 15 or len(password) > 8:
@@ -293,6 +298,8 @@ class SmscSimulator:
         self._handlers: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self.message_ids = message_ids
+        self.max_binds = max_binds  # binds at once per system_id; more are refused (ESME_RBINDFAIL)
+        self.peak_binds: dict[str, int] = {}  # the most binds at once, per system_id
         self._id_prefix = 0
         self._id_counter = 0
         self._stopped = False
@@ -529,6 +536,14 @@ class SmscSimulator:
         else:
             connection.write(_build("generic_nack", sequence, status=ESME_RINVCMDID))
 
+    def bound_now(self, system_id: str) -> int:
+        """Connections bound with this system_id now (not unbinding, not closed)."""
+        return sum(
+            1
+            for c in self._connections
+            if c.command is not None and c.system_id == system_id and not c.closing
+        )
+
     def _bind(self, connection: _Connection, command_id: int, sequence: int, frame: bytes) -> None:
         command = _BIND_COMMANDS[command_id]
         try:
@@ -544,6 +559,8 @@ class SmscSimulator:
             status = ESME_RINVSYSID
         elif self.users[system_id] != password:
             status = ESME_RINVPASWD
+        elif self.max_binds is not None and self.bound_now(system_id) >= self.max_binds:
+            status = ESME_RBINDFAIL  # as an SMSC refuses binds beyond the account's allowance
         else:
             status = ESME_ROK
         self.binds.append(BindRecord(system_id, command, status))
@@ -551,6 +568,7 @@ class SmscSimulator:
             connection.write(_build(f"{command}_resp", sequence, system_id=self.system_id))
             connection.command = command
             connection.system_id = system_id
+            self.peak_binds[system_id] = max(self.peak_binds.get(system_id, 0), self.bound_now(system_id))
             if connection.receives:
                 waiting = [r for r in self._undelivered if r.system_id == system_id]
                 self._undelivered = [r for r in self._undelivered if r.system_id != system_id]
@@ -601,6 +619,7 @@ class SmscSimulator:
             behaviour=behaviour,
             status=status,
             message_id=message_id,
+            received_at=asyncio.get_running_loop().time(),
         )
         self.submits.append(record)
         self._notify()

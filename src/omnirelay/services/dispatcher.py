@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 import msgspec
@@ -77,8 +77,11 @@ class Dispatcher:
         max_claims: int = 5,
         prices: PriceList | None = None,
         metrics: Metrics = NO_METRICS,
+        skip_channels: Callable[[], Sequence[Channel]] = tuple,
     ) -> None:
         self._store = store
+        # channels this node cannot send on now (no SMPP bind here: docs/architecture.md#smpp-binds)
+        self._skip_channels = skip_channels
         self._metrics = metrics
         self._senders = senders  # shared: channels may be added after the dispatcher is built
         self._clock = clock
@@ -137,7 +140,12 @@ class Dispatcher:
         deadline = loop.time() + self._lease_s  # the lease, measured from before it was taken
         try:
             records = await self._store.claim_due(
-                self._clock.now(), self._owner, self._lease_s, wanted, exclude=tuple(self._inflight)
+                self._clock.now(),
+                self._owner,
+                self._lease_s,
+                wanted,
+                exclude=tuple(self._inflight),
+                skip_channels=[c.value for c in self._skip_channels()],
             )
         except BaseException:
             self._free += wanted

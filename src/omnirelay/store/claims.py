@@ -64,16 +64,18 @@ def claim(
     pg: bool,
     values: dict[Any, Any] | None = None,
     exclude: Sequence[int] = (),
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> Update:
     """The UPDATE that claims up to `limit` due rows; add `.returning(...)` to it. `exclude`: keys
     this caller is still working on (a lease it still holds, read as expired by a slow clock or a
-    slow write, is not its to take again)."""
+    slow write, is not its to take again). `where`: conditions of the caller's own (the channels
+    it can send on)."""
     lease_ms = int(lease_s * 1000)
     db_now = db_now_ms(pg=pg)
     free = or_(outbox.lease_until.is_(None), outbox.lease_until <= db_now)
     pick = (
         select(outbox.key)
-        .where(*outbox.pending, outbox.due <= now_ms, free)
+        .where(*outbox.pending, *where, outbox.due <= now_ms, free)
         .order_by(outbox.due, outbox.key)
         .limit(limit)
     )

@@ -37,6 +37,7 @@ def _connector(row: Any) -> SmppConnector:
         reconnect_max_s=row.reconnect_max_s,
         dest_addr_ton=row.dest_addr_ton,
         dest_addr_npi=row.dest_addr_npi,
+        binds=row.binds,
     )
 
 
@@ -56,6 +57,7 @@ def _values(c: SmppConnector) -> dict[str, Any]:
         "reconnect_max_s": c.reconnect_max_s,
         "dest_addr_ton": c.dest_addr_ton,
         "dest_addr_npi": c.dest_addr_npi,
+        "binds": c.binds,
     }
 
 

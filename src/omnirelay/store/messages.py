@@ -488,10 +488,18 @@ class SqlMessageStore:
     # -- dispatching ----------------------------------------------------------------------
 
     async def claim_due(
-        self, now: datetime, owner: str, lease_s: float, limit: int, exclude: Sequence[int] = ()
+        self,
+        now: datetime,
+        owner: str,
+        lease_s: float,
+        limit: int,
+        *,
+        exclude: Sequence[int] = (),
+        skip_channels: Sequence[str] = (),
     ) -> list[MessageRecord]:
         """Lease up to `limit` due messages to `owner` (store.claims): each claim bumps the
-        message's `version`, its fencing token, and counts one more claim since its last outcome."""
+        message's `version`, its fencing token, and counts one more claim since its last outcome.
+        `skip_channels`: leave messages whose current step is on these channels to other nodes."""
         stmt = claims.claim(
             _MESSAGES_OUTBOX,
             now_ms=to_ms(now),
@@ -500,6 +508,7 @@ class SqlMessageStore:
             pg=self._pg,
             values={messages.c.lease_owner: owner, messages.c.claims: messages.c.claims + 1},
             exclude=exclude,
+            where=[messages.c.channel.not_in(list(skip_channels))] if skip_channels else (),
         ).returning(*_RECORD_COLUMNS)
 
         async def unit(conn: AsyncConnection) -> list[MessageRecord]:

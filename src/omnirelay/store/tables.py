@@ -260,6 +260,7 @@ smpp_connectors = Table(
     Column("reconnect_max_s", Float, nullable=False),
     Column("dest_addr_ton", Integer, nullable=False),
     Column("dest_addr_npi", Integer, nullable=False),
+    Column("binds", Integer, nullable=False, server_default="1"),  # the cluster's total (migration 0009)
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -318,4 +319,15 @@ nodes = Table(
     Column("started_at", BigInteger, nullable=False),
     Column("heartbeat_at", BigInteger, nullable=False),
     Column("stopped_at", BigInteger, nullable=True),
+)
+
+# A connector's bind slots (docs/architecture.md#smpp-binds): a node binds a connector only while it
+# holds one of its slots, leased in the database's time.
+bind_slots = Table(
+    "bind_slots",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("holder", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
 )

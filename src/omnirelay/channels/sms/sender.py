@@ -33,7 +33,7 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from omnirelay.channels.sms import pdu
@@ -145,8 +145,12 @@ class SmppSender:
         clock: Clock,
         *,
         rng: random.Random | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> None:
+        """`held`: the connectors this node may bind, with their binds for the cluster
+        (docs/architecture.md#smpp-binds); None binds every connector (one node alone)."""
         _check_configuration(connectors, routes)
+        self._held = None if held is None else dict(held)
         self._clock = clock
         self._receipts = receipts
         self._rng = rng or random.Random()  # noqa: S311 - concatenation refs and jitter
@@ -161,8 +165,9 @@ class SmppSender:
     async def start(self) -> None:
         """Start connecting and binding every connector in the background (returns at once)."""
         self._started = True
-        for session in self._sessions.values():
-            session.start()
+        for name, session in self._sessions.items():
+            if self._holds(name):
+                session.start()
 
     async def reconfigure(
         self, connectors: Sequence[SmppConnectorConfig], routes: Sequence[SmsRoute]
@@ -192,8 +197,26 @@ class SmppSender:
         self._routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
         if self._started:
             for session in fresh:
-                session.start()
+                if self._holds(session.name):
+                    session.start()
         await asyncio.gather(*(s.close() for s in retired))
+
+    def _holds(self, name: str) -> bool:
+        return self._held is None or name in self._held
+
+    async def hold(self, held: Mapping[str, int]) -> None:
+        """Bind exactly these connectors (this node's bind slots), each at its share of the
+        connector's throughput: 1/binds. The others are unbound; their messages are another node's."""
+        self._held = dict(held)
+        closing = []
+        for name, session in self._sessions.items():
+            if name in held:
+                session.scale(1.0 / held[name])
+                if self._started and not session.running:
+                    session.start()
+            elif session.running:
+                closing.append(session.close())
+        await asyncio.gather(*closing)
 
     async def wait_bound(self, timeout_s: float) -> bool:
         """True when every connector is bound within `timeout_s`."""
@@ -211,8 +234,12 @@ class SmppSender:
             session.scale(share)
 
     def bound(self) -> dict[str, bool]:
-        """Readiness: connector name → bound."""
-        return {name: session.bound for name, session in self._sessions.items()}
+        """Readiness: connector name → bound, of the connectors this node binds."""
+        return {name: session.bound for name, session in self._sessions.items() if self._holds(name)}
+
+    def binds_any(self) -> bool:
+        """Whether this node binds at least one connector (else it leaves SMS to other nodes)."""
+        return self._held is None or bool(self._held)
 
     def session(self, name: str) -> SmppSession:
         return self._sessions[name]
@@ -260,6 +287,11 @@ class SmppSender:
                 status=REJECTED_ROUTE_NOT_AVAILABLE,
                 error=EC_NOTSUBMITTEDTOSMPPCHANNEL,
                 reason=f"no SMS route for {destination}",
+            )
+        if not self._holds(session.name):
+            # another node holds its binds: the message waits for one of them, its tries untouched
+            raise ChannelUnavailable(
+                reason=f"connector {session.name} is bound by another node", retry_after_s=0.5, paused=True
             )
         if not session.bound:
             raise ChannelUnavailable(reason=f"connector {session.name} not bound")

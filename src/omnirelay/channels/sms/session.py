@@ -160,8 +160,13 @@ class SmppSession:
         if self._bucket is not None:
             self._bucket.set_rate(self.config.throughput_per_s * share)
 
+    @property
+    def running(self) -> bool:
+        """Started and not closed: binding, bound, or reconnecting."""
+        return self._supervisor is not None
+
     def start(self) -> None:
-        """Connect and bind in the background; reconnects until `close()`."""
+        """Connect and bind in the background; reconnects until `close()` (and again after `start`)."""
         if self._supervisor is None:
             self._stopping.clear()
             self._supervisor = asyncio.create_task(self._supervise(), name=f"smpp-{self.name}")
