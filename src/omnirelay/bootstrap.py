@@ -38,6 +38,7 @@ from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.connectors import SmsConnectors
+from omnirelay.services.console_sessions import ConsoleSessions
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.echoes import EchoReconciler
 from omnirelay.services.facebook import FacebookSingle
@@ -58,6 +59,7 @@ from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.backlog import SqlBacklog
 from omnirelay.store.connectors import SqlConnectorStore
+from omnirelay.store.console import SqlConsoleStore
 from omnirelay.store.engine import reachable
 from omnirelay.store.forwards import SqlForwardStore
 from omnirelay.store.housekeeping import SqlHousekeeping
@@ -183,6 +185,10 @@ class Gateway:
             operator=OperatorGuard(s.operator_token.get_secret_value()),
             connectors=self.connectors,
             prices=self.prices,
+            console=SqlConsoleStore(self.engine),
+        )
+        self.services.console_sessions = ConsoleSessions(
+            auth, self.services.operator, idle_s=s.session_idle_s
         )
         # Messenger management API, Meta webhook and the inbound forwarding outbox
         self.forwarder = Forwarder(

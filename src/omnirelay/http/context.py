@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.http.types import encoder
-from omnirelay.ports import Api, Clock, IdempotencyStore, LogStore, MessageStore, ReportFilter
+from omnirelay.ports import Api, Clock, ConsoleStore, IdempotencyStore, LogStore, MessageStore, ReportFilter
 from omnirelay.services.accounts import Authenticator
 from omnirelay.services.connectors import SmsConnectors
+from omnirelay.services.console_sessions import ConsoleSessions
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.messenger_inbound import MessengerInbound
 from omnirelay.services.messenger_users import MessengerApplications
@@ -43,6 +44,8 @@ class Services:
     prices: PriceBook | None = None
     messenger: MessengerApplications | None = None  # /facebook/1/applications
     messenger_inbound: MessengerInbound | None = None  # /webhooks/facebook/{applicationKey}
+    console: ConsoleStore | None = None  # /console
+    console_sessions: ConsoleSessions | None = None
 
 
 def json_response(value: Any, status: int = 200) -> Response:
