@@ -33,7 +33,7 @@ from omnirelay.domain.messages import Channel
 from omnirelay.http.app import create_app
 from omnirelay.http.context import Services
 from omnirelay.metrics import PrometheusMetrics
-from omnirelay.ports import ChannelSender, Retention
+from omnirelay.ports import ChannelSender, ChannelStates, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
@@ -190,6 +190,7 @@ class Gateway:
         self.services.console_sessions = ConsoleSessions(
             auth, self.services.operator, idle_s=s.session_idle_s
         )
+        self.services.channel_states = self.channel_states
         # Messenger management API, Meta webhook and the inbound forwarding outbox
         self.forwarder = Forwarder(
             SqlForwardStore(self.engine, self.writer),
@@ -373,6 +374,14 @@ class Gateway:
         self.closers.append(sms.stop)
         self.senders[Channel.SMS] = sms
         self.sms_sender = sms
+
+    def channel_states(self) -> ChannelStates:
+        """The SMPP connectors' sessions and the Messenger Pages' pauses, now (the console)."""
+        graph = self.senders.get(Channel.FACEBOOK)
+        return ChannelStates(
+            smpp=tuple(self.sms_sender.states()) if self.sms_sender is not None else (),
+            pages=tuple(graph.page_states()) if isinstance(graph, GraphSender) else (),
+        )
 
     async def ready(self) -> dict[str, bool]:
         assert self.engine is not None

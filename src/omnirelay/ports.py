@@ -406,6 +406,41 @@ class Overview:
     sampled: bool  # True when the window held more rows than were read
 
 
+@dataclass(frozen=True, slots=True)
+class SmppConnectorState:
+    """A connector's session as it is now (the console's channels page)."""
+
+    name: str
+    host: str
+    port: int
+    bound: bool
+    binds_attempted: int
+    window: int
+    window_in_use: int  # submit_sm sent and not yet answered
+    throughput_per_s: float  # 0: unlimited
+    paused: bool  # submits held back after the SMSC's throttling
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessengerPageState:
+    """A Page the Graph sender has sent from, and its pauses now."""
+
+    page_id: str
+    paused_until: datetime | None
+    paused_reason: str | None
+    phone_paused_until: datetime | None  # sends by phone number stopped
+    phone_paused_reason: str | None
+    throttled_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStates:
+    smpp: tuple[SmppConnectorState, ...] = ()
+    pages: tuple[MessengerPageState, ...] = ()
+
+
 class ConsoleStore(Protocol):
     """What the console reads; `account_id` None is the operator, who sees every account."""
 

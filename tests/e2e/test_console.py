@@ -185,3 +185,46 @@ async def test_the_overview_numbers_are_the_accounts_own(server: RunningServer):
     ]
     operator = await overview("operator", token=DEFAULT_OPERATOR_TOKEN)
     assert operator["totals"] == {"accepted": 1, "finished": 1}
+
+
+async def test_channels_and_configuration_pages(server: RunningServer, browser: Browser):
+    from omnirelay import sandbox_data as sb
+
+    await send_failover(server)  # the sandbox's first Page has sent (and been refused)
+    await browser.sign_in("Aladdin", "open sesame")
+    await browser.get("/console/channels")
+    connector = await browser.text('#smpp tr[data-connector="sandbox"]')
+    assert "bound" in connector and "not bound" not in connector and "0 / 50" in connector
+    assert "127.0.0.1" not in connector  # the SMSC's address is the operator's to see
+    page = await browser.text(f'#pages tr[data-page="{sb.PAGE_ID}"]')
+    assert sb.APP_KEY in page
+    await browser.screenshot("channels")
+    await browser.get("/console/config")
+    scenario = await browser.text(f'#scenarios tr[data-scenario="{sb.SCENARIO_KEY}"]')
+    assert f"FACEBOOK from {sb.APP_KEY} → SMS from {sb.SMS_SENDER}" in scenario and "default" in scenario
+    assert await browser.all(f'#applications tr[data-application="{sb.APP_KEY}"]')
+    source = await browser.run(lambda: browser.d.page_source)
+    assert sb.PAGE_TOKEN not in source and sb.APP_SECRET not in source and sb.VERIFY_TOKEN not in source
+    assert await browser.all("#connectors") == []  # SMPP connectors and routes are the operator's
+
+    # the SMPP session's problems show on the page: the SMSC goes away, the connector is not bound
+    smsc = server.gateway.smsc_simulator
+    assert smsc is not None
+    await smsc.stop()
+    await browser.get("/console/channels")
+    await browser.until(
+        lambda d: (
+            "not bound" in d.find_element(By.CSS_SELECTOR, '#smpp tr[data-connector="sandbox"]').text
+            or d.refresh()
+        ),
+        timeout_s=15,
+    )
+    problem = await browser.text('#smpp tr[data-connector="sandbox"]')
+    assert "connection ended" in problem or "cannot bind" in problem, problem  # whichever came last
+
+    await browser.click("nav form.logout button")
+    await browser.sign_in_operator(DEFAULT_OPERATOR_TOKEN)
+    await browser.get("/console/config")
+    assert "Aladdin" in await browser.text(f'#scenarios tr[data-scenario="{sb.SCENARIO_KEY}"]')
+    await browser.find("#connectors")
+    await browser.find("#routes")

@@ -11,7 +11,16 @@ from starlette.responses import Response
 
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.http.types import encoder
-from omnirelay.ports import Api, Clock, ConsoleStore, IdempotencyStore, LogStore, MessageStore, ReportFilter
+from omnirelay.ports import (
+    Api,
+    ChannelStates,
+    Clock,
+    ConsoleStore,
+    IdempotencyStore,
+    LogStore,
+    MessageStore,
+    ReportFilter,
+)
 from omnirelay.services.accounts import Authenticator
 from omnirelay.services.connectors import SmsConnectors
 from omnirelay.services.console_sessions import ConsoleSessions
@@ -46,6 +55,7 @@ class Services:
     messenger_inbound: MessengerInbound | None = None  # /webhooks/facebook/{applicationKey}
     console: ConsoleStore | None = None  # /console
     console_sessions: ConsoleSessions | None = None
+    channel_states: Callable[[], ChannelStates] | None = None  # the senders' connectors and Pages now
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -70,7 +70,7 @@ from omnirelay.domain.statuses import (
     REJECTED_DESTINATION_NOT_REGISTERED,
     REJECTED_SOURCE,
 )
-from omnirelay.ports import Accepted, Clock, MessengerApplication, MessengerDirectory
+from omnirelay.ports import Accepted, Clock, MessengerApplication, MessengerDirectory, MessengerPageState
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +243,10 @@ class GraphSender:
         # request). Give the session at least as many connections (`open_graph_session` does).
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._targets: dict[tuple[str, str, str], tuple[URL, dict[str, str]]] = {}
+
+    def page_states(self) -> list[MessengerPageState]:
+        """Every Page this sender has sent from, and its pauses now (the console's channels page)."""
+        return self._gates.states(self._clock.now())
 
     async def send(self, outbound: Outbound) -> Accepted:
         content = outbound.content

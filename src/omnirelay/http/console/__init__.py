@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from omnirelay.http.console import messages, overview, signin
+from omnirelay.http.console import channels, config, messages, overview, signin
 from omnirelay.http.console.html import SECURITY_HEADERS
 
 ASSETS = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
@@ -45,6 +45,8 @@ def mount() -> Mount:
             Route("/overview.json", signin.guarded(overview.overview_data), methods=["GET"]),
             Route("/messages", signin.guarded(messages.messages_page), methods=["GET"]),
             Route("/messages/{pk:int}", signin.guarded(messages.journey_page), methods=["GET"]),
+            Route("/channels", signin.guarded(channels.channels_page), methods=["GET"]),
+            Route("/config", signin.guarded(config.config_page), methods=["GET"]),
             Route("/static/{name}", asset, methods=["GET"]),
         ],
     )
