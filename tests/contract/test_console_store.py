@@ -118,3 +118,24 @@ async def test_every_search_seeks_an_index(engine: AsyncEngine, console: SqlCons
         assert "SCAN messages " not in plan.replace(f"SCAN messages USING INDEX {index}", ""), (query, plan)
         if account_id is not None:
             assert "TEMP B-TREE" not in plan, (query, plan)
+
+
+async def test_the_overview_reads_its_window_through_indexes(
+    engine: AsyncEngine, console: SqlConsoleStore, clock: FakeClock
+):
+    # The overview is polled every 5 s by every open page: what finished in the window comes
+    # from ix_messages_done, what was accepted from the accepted-at indexes, never a whole history.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are read on SQLite")
+    for account_id in (1, None):
+        async with query_plans(engine) as plans:
+            await console.overview(account_id, clock.now() - timedelta(minutes=60), clock.now())
+        assert len(plans) == 4, plans
+        for statement, plan in plans:
+            if "done_at >=" in statement:
+                assert "ix_messages_done" in plan, (account_id, statement, plan)
+            else:
+                assert "ix_messages_account_created" in plan or "ix_messages_created" in plan, (
+                    statement,
+                    plan,
+                )

@@ -188,6 +188,12 @@ class SqlConsoleStore:
         def own(stmt: Select[Any]) -> Select[Any]:
             return stmt.where(_m.account_id == account_id) if account_id is not None else stmt
 
+        def own_done(stmt: Select[Any]) -> Select[Any]:
+            # `account_id + 0`: not an index term, so that the window is read from ix_messages_done;
+            # SQLite otherwise walked the account's whole history in ix_messages_account_created
+            # (157 ms instead of 7 at 500,000 messages of one account: bench/console_search.py)
+            return stmt.where(_m.account_id + 0 == account_id) if account_id is not None else stmt
+
         accepted_minute = (_m.created_at // 60_000).label("minute")
         done_minute = (_m.done_at // 60_000).label("minute")
         async with reading(self._engine) as conn:
@@ -200,12 +206,14 @@ class SqlConsoleStore:
             ).all()
             finished = (
                 await conn.execute(
-                    own(select(done_minute, func.count()).where(_m.done_at >= since_ms)).group_by(done_minute)
+                    own_done(select(done_minute, func.count()).where(_m.done_at >= since_ms)).group_by(
+                        done_minute
+                    )
                 )
             ).all()
             latency = (
                 await conn.execute(
-                    own(select(_m.created_at, _m.done_at).where(_m.done_at >= since_ms))
+                    own_done(select(_m.created_at, _m.done_at).where(_m.done_at >= since_ms))
                     .order_by(_m.done_at.desc())
                     .limit(OVERVIEW_ROWS)
                 )
