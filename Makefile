@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PY_SOURCES := src tests bench
 
-.PHONY: run test check lint typecheck imports pytest bench fmt venv wheel
+.PHONY: run test check lint typecheck imports pytest bench fmt venv wheel console-screenshots
 # Bytecode compiled once at install: otherwise a process that may not write it (a read-only tree,
 # PYTHONDONTWRITEBYTECODE) compiles every module at each start (~3 s for `omnirelay routes list`).
 SYNC := sync --frozen --quiet --compile-bytecode
@@ -41,6 +41,9 @@ fmt:
 
 bench: venv  ## benchmarks; prints a table (see bench/README.md)
 	$(UV) run python -m bench
+
+console-screenshots: venv  ## docs/console/*.png, taken by the console's browser tests (docs/console.md)
+	OMNIRELAY_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(UV) run pytest tests/e2e/test_console.py -q
 
 # No uv on this machine: bootstrap it into .tools with the Python that is here (3.11+).
 $(CURDIR)/.tools/bin/uv:

@@ -35,12 +35,13 @@ from omnirelay.domain.nodes import NodeState
 from omnirelay.http.app import create_app
 from omnirelay.http.context import Services
 from omnirelay.metrics import PrometheusMetrics
-from omnirelay.ports import ChannelSender, Retention
+from omnirelay.ports import ChannelSender, ChannelStates, Retention
 from omnirelay.sandbox.graph import GraphSimulator
 from omnirelay.sandbox.smsc import SANDBOX_SUFFIX_RULES, SmscSimulator
 from omnirelay.services.accounts import Authenticator, hash_password
 from omnirelay.services.binds import BindHolder
 from omnirelay.services.connectors import SmsConnectors
+from omnirelay.services.console_sessions import ConsoleSessions
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.echoes import EchoReconciler
 from omnirelay.services.facebook import FacebookSingle
@@ -63,6 +64,7 @@ from omnirelay.store.applications import SqlApplicationStore
 from omnirelay.store.backlog import SqlBacklog
 from omnirelay.store.binds import SqlBindSlots
 from omnirelay.store.connectors import SqlConnectorStore
+from omnirelay.store.console import SqlConsoleStore
 from omnirelay.store.engine import reachable
 from omnirelay.store.forwards import SqlForwardStore
 from omnirelay.store.housekeeping import SqlHousekeeping
@@ -194,7 +196,9 @@ class Gateway:
             connectors=self.connectors,
             prices=self.prices,
             membership=self.membership,
+            console=SqlConsoleStore(self.engine),
         )
+        self.attach_console(auth)
         # Messenger management API, Meta webhook and the inbound forwarding outbox
         self.forwarder = Forwarder(
             SqlForwardStore(self.engine, self.writer),
@@ -281,6 +285,14 @@ class Gateway:
             apply=self.hold_binds,
         )
         await self.start_channels()  # takes this node's binds (`apply_sms`) before it claims a message
+
+    def attach_console(self, auth: Authenticator) -> None:
+        """`/console` (docs/console.md): its sessions and the live state of the channels."""
+        assert self.services is not None
+        self.services.console_sessions = ConsoleSessions(
+            auth, self.services.operator, idle_s=self.settings.session_idle_s
+        )
+        self.services.channel_states = self.channel_states
 
     def share_budgets(self) -> None:
         """The account rate limit, Meta's per-Page pacing and the SMPP connectors' throughput are
@@ -438,6 +450,14 @@ class Gateway:
         self.closers.append(sms.stop)
         self.senders[Channel.SMS] = sms
         self.sms_sender = sms
+
+    def channel_states(self) -> ChannelStates:
+        """The SMPP connectors' sessions and the Messenger Pages' pauses, now (the console)."""
+        graph = self.senders.get(Channel.FACEBOOK)
+        return ChannelStates(
+            smpp=tuple(self.sms_sender.states()) if self.sms_sender is not None else (),
+            pages=tuple(graph.page_states()) if isinstance(graph, GraphSender) else (),
+        )
 
     async def ready(self) -> dict[str, bool]:
         assert self.engine is not None

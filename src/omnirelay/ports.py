@@ -305,6 +305,160 @@ class MessageStore(Protocol):
     async def record_by_message_id(self, account_id: int, message_id: str) -> MessageRecord | None: ...
 
 
+# --- the console's reads (docs/console.md) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleQuery:
+    """A message search; every field narrows it. `before` is the keyset cursor: the
+    (created_at ms, row id) of the last row of the previous page."""
+
+    message_id: str | None = None
+    bulk_id: str | None = None
+    to: str | None = None
+    status_ids: tuple[int, ...] | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: tuple[int, int] | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleMessage:
+    pk: int
+    account_id: int
+    message_id: str
+    bulk_id: str | None
+    api: str
+    to: str
+    channel: str
+    status: Status
+    error: ErrorCode
+    created_at: datetime
+    done_at: datetime | None
+    text: str | None
+    cursor: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolePage:
+    rows: tuple[ConsoleMessage, ...]
+    next_before: tuple[int, int] | None  # None: this is the last page
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyAttempt:
+    step_index: int
+    channel: str
+    sender: str
+    to: str
+    tries: int
+    status: Status
+    error: ErrorCode
+    sent_at: datetime | None
+    done_at: datetime | None
+    message_count: int
+    late_status: Status | None
+    late_error: ErrorCode | None
+    late_at: datetime | None
+    refs: tuple[tuple[str, bool], ...]  # the channel's ids for the send, and whether each was delivered
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyReport:
+    kind: str  # FINAL or INTERMEDIATE
+    state: str  # PUSH (waiting to be pushed), PULL (waiting to be pulled), DONE
+    created_at: datetime
+    push_tries: int
+    next_push_at: datetime | None
+    notify_url: str | None
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    message: ConsoleMessage
+    plan: tuple[PlannedStep, ...]
+    phase: str
+    step_index: int
+    tries: int
+    step_deadline: datetime
+    next_action_at: datetime | None
+    sent_at: datetime | None
+    notify_url: str | None
+    callback_data: str | None
+    attempts: tuple[JourneyAttempt, ...]
+    reports: tuple[JourneyReport, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStep:
+    """One step of the failover funnel: how its attempts ended."""
+
+    step_index: int
+    channel: str
+    attempts: int
+    delivered: int
+    failed_over: int  # ended without delivery, and the message went on to the next step
+    failed: int  # ended without delivery, and it was the message's last attempt
+    pending: int  # still waiting for the channel's answer
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    since: datetime
+    minutes: tuple[tuple[int, int, int], ...]  # (minute start ms, accepted, finished), oldest first
+    funnel: tuple[FunnelStep, ...]
+    delivery: tuple[tuple[str, int, int], ...]  # (channel, final attempts, delivered)
+    latency_ms: tuple[int, ...]  # accept -> final of the messages finished since `since`, sorted
+    sampled: bool  # True when the window held more rows than were read
+
+
+@dataclass(frozen=True, slots=True)
+class SmppConnectorState:
+    """A connector's session as it is now (the console's channels page)."""
+
+    name: str
+    host: str
+    port: int
+    bound: bool
+    binds_attempted: int
+    window: int
+    window_in_use: int  # submit_sm sent and not yet answered
+    throughput_per_s: float  # 0: unlimited
+    paused: bool  # submits held back after the SMSC's throttling
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessengerPageState:
+    """A Page the Graph sender has sent from, and its pauses now."""
+
+    page_id: str
+    paused_until: datetime | None
+    paused_reason: str | None
+    phone_paused_until: datetime | None  # sends by phone number stopped
+    phone_paused_reason: str | None
+    throttled_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStates:
+    smpp: tuple[SmppConnectorState, ...] = ()
+    pages: tuple[MessengerPageState, ...] = ()
+
+
+class ConsoleStore(Protocol):
+    """What the console reads; `account_id` None is the operator, who sees every account."""
+
+    async def search(self, account_id: int | None, query: ConsoleQuery) -> ConsolePage: ...
+    async def journey(self, account_id: int | None, pk: int) -> Journey | None: ...
+    async def overview(self, account_id: int | None, since: datetime, now: datetime) -> Overview: ...
+    async def account_names(self) -> dict[int, str]: ...
+
+
 class ScenarioStore(Protocol):
     async def create(self, account_id: int, scenario: Scenario, now: datetime) -> Scenario: ...
     async def update(self, account_id: int, scenario: Scenario) -> bool: ...

@@ -47,6 +47,7 @@ def test_the_wheel_installs_and_serves(tmp_path: Path):
         entry_points = next(z.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert "omnirelay = omnirelay.cli:main" in entry_points
     assert "omnirelay/http/static/swagger-ui/swagger-ui-bundle.js" in names
+    assert {"omnirelay/http/static/console/console.js", "omnirelay/http/static/console/console.css"} <= names
 
     requirements = tmp_path / "requirements.txt"
     run(
@@ -112,6 +113,7 @@ def test_the_wheel_installs_and_serves(tmp_path: Path):
             (message_id, "DELIVERED_TO_HANDSET")
         ]
         assert httpx.get(f"{base}/docs/swagger-ui.css", timeout=10).status_code == 200
+        assert httpx.get(f"{base}/console/static/console.js", timeout=10).status_code == 200
         # The image's health check, as the Dockerfile runs it, in the installed environment
         check = subprocess.run(
             healthcheck(python), env={**env, "OMNIRELAY_PORT": str(port)}, capture_output=True, check=False

@@ -11,11 +11,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from omnirelay.domain.errors import OmnirelayError, ValidationFailed
 from omnirelay.http import admin, docs, errors, facebook, logs, messenger, omni, openapi, sends
+from omnirelay.http import console as console_pages
 from omnirelay.http.body import decode
 from omnirelay.http.context import Services, json_response, services
 from omnirelay.http.types import HealthOut, ReadyOut, SessionIn, SessionOut
@@ -153,13 +154,16 @@ def create_app(
         # 404 for unknown paths and 405 for wrong methods come from the router, not a route
         http_exception = counted_handler(errors.handle_http_exception, count_requests("unmatched", "ANY"))
 
+    # HTML, not part of the API: mounted after the routes the document describes and counts
+    all_routes: list[BaseRoute] = [*routes, console_pages.mount()]
+
     @contextlib.asynccontextmanager
     async def no_lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
 
     app = App(
         count_requests=count_requests,
-        routes=routes,
+        routes=all_routes,
         lifespan=lifespan or no_lifespan,
         exception_handlers={
             OmnirelayError: errors.handle_omnirelay_error,

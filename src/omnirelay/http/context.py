@@ -11,9 +11,19 @@ from starlette.responses import Response
 
 from omnirelay.domain.errors import ValidationFailed
 from omnirelay.http.types import encoder
-from omnirelay.ports import Api, Clock, IdempotencyStore, LogStore, MessageStore, ReportFilter
+from omnirelay.ports import (
+    Api,
+    ChannelStates,
+    Clock,
+    ConsoleStore,
+    IdempotencyStore,
+    LogStore,
+    MessageStore,
+    ReportFilter,
+)
 from omnirelay.services.accounts import Authenticator
 from omnirelay.services.connectors import SmsConnectors
+from omnirelay.services.console_sessions import ConsoleSessions
 from omnirelay.services.facebook import FacebookSingle
 from omnirelay.services.membership import Membership
 from omnirelay.services.messenger_inbound import MessengerInbound
@@ -45,6 +55,9 @@ class Services:
     messenger: MessengerApplications | None = None  # /facebook/1/applications
     messenger_inbound: MessengerInbound | None = None  # /webhooks/facebook/{applicationKey}
     membership: Membership | None = None  # /admin/1/nodes
+    console: ConsoleStore | None = None  # /console
+    console_sessions: ConsoleSessions | None = None
+    channel_states: Callable[[], ChannelStates] | None = None  # the senders' connectors and Pages now
 
 
 def json_response(value: Any, status: int = 200) -> Response:

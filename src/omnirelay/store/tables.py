@@ -141,7 +141,10 @@ messages = Table(
     UniqueConstraint("account_id", "message_id", name="uq_messages_account_message_id"),
     Index("ix_messages_due", "next_action_at"),
     Index("ix_messages_account_created", "account_id", "created_at"),
-    Index("ix_messages_account_bulk", "account_id", "bulk_id"),
+    # the console's search, newest first (migration 0010): by bulk id, across accounts, by destination
+    Index("ix_messages_account_bulk", "account_id", "bulk_id", "created_at"),
+    Index("ix_messages_created", "created_at", "id"),
+    Index("ix_messages_account_to", "account_id", "sent_to", "created_at"),
     # Retention finds finished messages by age. Partial: a message gets its done_at once, when it
     # ends, so live messages (done_at NULL) cost the index nothing on insert and on each step.
     Index(

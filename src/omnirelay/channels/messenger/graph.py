@@ -70,7 +70,7 @@ from omnirelay.domain.statuses import (
     REJECTED_DESTINATION_NOT_REGISTERED,
     REJECTED_SOURCE,
 )
-from omnirelay.ports import Accepted, Clock, MessengerApplication, MessengerDirectory
+from omnirelay.ports import Accepted, Clock, MessengerApplication, MessengerDirectory, MessengerPageState
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +248,10 @@ class GraphSender:
         """Pace every Page at `share` of its rates: this node's part of the per-Page budget
         (docs/architecture.md#cluster-wide-budgets)."""
         self._gates.scale(share)
+
+    def page_states(self) -> list[MessengerPageState]:
+        """Every Page this sender has sent from, and its pauses now (the console's channels page)."""
+        return self._gates.states(self._clock.now())
 
     async def send(self, outbound: Outbound) -> Accepted:
         content = outbound.content

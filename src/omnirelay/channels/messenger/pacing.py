@@ -29,6 +29,7 @@ import msgspec
 
 from omnirelay.domain.errors import ChannelUnavailable, MessageRejected
 from omnirelay.domain.statuses import ErrorCode, Status
+from omnirelay.ports import MessengerPageState
 
 
 class TokenBucket:
@@ -153,6 +154,23 @@ class PageGate:
                 )
             self._throttled_until = None
 
+    def state(self, now: datetime, page_id: str) -> MessengerPageState:
+        """The pauses still running at `now`."""
+
+        def live(c: _Closure | None) -> _Closure | None:
+            return c if c is not None and now < c.until else None
+
+        closure, phone = live(self._closure), live(self._phone_closure)
+        throttled = self._throttled_until if self._throttled_until and now < self._throttled_until else None
+        return MessengerPageState(
+            page_id=page_id,
+            paused_until=closure.until if closure else None,
+            paused_reason=closure.reason if closure else None,
+            phone_paused_until=phone.until if phone else None,
+            phone_paused_reason=phone.reason if phone else None,
+            throttled_until=throttled,
+        )
+
     def throttle(self, now: datetime, wait_s: float) -> None:
         until = now + timedelta(seconds=wait_s)
         if self._throttled_until is None or until > self._throttled_until:
@@ -175,6 +193,9 @@ class PageGates:
         self._media_rate_per_s = media_rate_per_s
         self._share = 1.0
         self._gates: dict[str, PageGate] = {}
+
+    def states(self, now: datetime) -> list[MessengerPageState]:
+        return [gate.state(now, page_id) for page_id, gate in sorted(self._gates.items())]
 
     def __getitem__(self, page_id: str) -> PageGate:
         gate = self._gates.get(page_id)

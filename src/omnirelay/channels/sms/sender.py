@@ -59,7 +59,7 @@ from omnirelay.domain.statuses import (
     UNDELIVERABLE_NOT_SENT,
     UNDELIVERABLE_REJECTED_OPERATOR,
 )
-from omnirelay.ports import Accepted, Clock, ReceiptSink
+from omnirelay.ports import Accepted, Clock, ReceiptSink, SmppConnectorState
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,25 @@ class SmppSender:
     def binds_any(self) -> bool:
         """Whether this node binds at least one connector (else it leaves SMS to other nodes)."""
         return self._held is None or bool(self._held)
+
+    def states(self) -> list[SmppConnectorState]:
+        """Every connector's session now (the console's channels page)."""
+        return [
+            SmppConnectorState(
+                name=name,
+                host=s.config.host,
+                port=s.config.port,
+                bound=s.bound,
+                binds_attempted=s.binds_attempted,
+                window=s.config.window,
+                window_in_use=s.window_in_use,
+                throughput_per_s=s.config.throughput_per_s,
+                paused=s.paused,
+                last_error=s.last_error[1] if s.last_error is not None else None,
+                last_error_at=s.last_error[0] if s.last_error is not None else None,
+            )
+            for name, s in self._sessions.items()
+        ]
 
     def session(self, name: str) -> SmppSession:
         return self._sessions[name]

@@ -141,6 +141,7 @@ class SmppSession:
         self._supervisor: asyncio.Task[None] | None = None
         self._paused_until_s = 0.0
         self.binds_attempted = 0
+        self.last_error: tuple[datetime, str] | None = None  # the latest problem, for the console
         # normalised SMSC id → when we submitted the message that got it (insertion order: oldest first)
         self.issued: dict[str, datetime] = {}
 
@@ -164,6 +165,19 @@ class SmppSession:
     def running(self) -> bool:
         """Started and not closed: binding, bound, or reconnecting."""
         return self._supervisor is not None
+
+    @property
+    def window_in_use(self) -> int:
+        """submit_sm written and not answered yet."""
+        link = self._link
+        return len(link.submitted) if link is not None and not link.closed else 0
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_until_s > asyncio.get_running_loop().time()
+
+    def _note(self, problem: str) -> None:
+        self.last_error = (self._clock.now(), problem)
 
     def start(self) -> None:
         """Connect and bind in the background; reconnects until `close()` (and again after `start`)."""
@@ -309,6 +323,7 @@ class SmppSession:
             pause_s = self.config.throttle_pause_s
             now_s = asyncio.get_running_loop().time()
             if self._paused_until_s <= now_s:
+                self._note(f"SMSC throttling (command_status 0x{status:02x}); paused {pause_s:g} s")
                 log.warning(
                     "connector %s: SMSC throttling (command_status 0x%02x); pausing submits for %g s",
                     self.name,
@@ -331,6 +346,7 @@ class SmppSession:
                 link = await self._open()
             except BindRefused as exc:
                 delay_s = cfg.reconnect_max_s * self._rng.uniform(0.8, 1.0)
+                self._note(f"bind refused (command_status 0x{exc.status:02x})")
                 if exc.status in CREDENTIAL_ERRORS:
                     log.error(
                         "connector %s: SMSC %s:%d refused the bind for system_id %r (command_status 0x%02x, "
@@ -359,6 +375,7 @@ class SmppSession:
             ) as exc:
                 delay_s = self._backoff_s(attempt)
                 attempt += 1
+                self._note(f"cannot bind to {cfg.host}:{cfg.port} ({exc or type(exc).__name__})")
                 log.warning(
                     "connector %s: cannot bind to %s:%d (%s); retrying in %.2f s",
                     self.name,
@@ -370,6 +387,7 @@ class SmppSession:
             except Exception:  # top of the supervisor loop: never stop reconnecting
                 delay_s = self._backoff_s(attempt)
                 attempt += 1
+                self._note("unexpected error while binding")
                 log.exception(
                     "connector %s: unexpected error while binding; retrying in %.2f s", self.name, delay_s
                 )
@@ -463,6 +481,7 @@ class SmppSession:
                 task.cancel()
         link.finished.set()
         if was_bound and not self._stopping.is_set():
+            self._note(f"connection ended: {reason}")
             log.warning("connector %s: connection ended: %s", self.name, reason)
 
     async def _wait_stopped(self, link: _Link) -> None:
