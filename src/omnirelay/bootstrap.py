@@ -154,7 +154,7 @@ class Gateway:
             )
         assert self.messages is not None and self.accounts is not None and self.applications is not None
         assert self.engine is not None and self.writer is not None
-        owner = s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        owner = self.node_name()
         await self.join_cluster(owner)
         self.backlog = SqlBacklog(self.engine)
         self.receipts = ReceiptProcessor(self.messages, self.clock, prices=self.prices, metrics=self.metrics)
@@ -255,6 +255,13 @@ class Gateway:
         sup.spawn("notifier", self.notifier.run, self.notifier)
         sup.spawn("dispatcher", self.dispatcher.run, self.dispatcher)  # last started, first stopped
         log.info("omnirelay started (node %s)", owner)
+
+    def node_name(self) -> str:
+        """This node's name in the cluster and on its claims (docs/architecture.md#cluster-membership)."""
+        s = self.settings
+        if s.node_id and s.workers > 1:  # one name given to the host's workers: each its own
+            return f"{s.node_id}-{os.getpid()}"
+        return s.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     async def join_cluster(self, owner: str) -> None:
         """Register this node (docs/architecture.md#cluster-membership) before it takes any work."""
@@ -601,4 +608,35 @@ def run_server(app: Any, host: str, port: int, *, grace_s: int) -> None:
     uvicorn.Server(config).run()
 
 
-__all__ = ["Gateway", "StorageUnavailable", "build_app", "run_server"]
+def worker_app() -> Starlette:
+    """The app of one of `omnirelay serve --workers N`'s processes, settings from the environment."""
+    from omnirelay import logs
+
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    return build_app(settings)
+
+
+def run_workers(settings: Settings) -> None:
+    """`omnirelay serve --workers N` (docs/architecture.md#several-nodes-on-one-host): N node
+    processes on one listening socket, each a cluster node of its own; uvicorn's supervisor starts
+    them, restarts one that dies, and stops them all on SIGINT or SIGTERM."""
+    import uvicorn
+
+    uvicorn.run(
+        "omnirelay.bootstrap:worker_app",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
+
+
+__all__ = ["Gateway", "StorageUnavailable", "build_app", "run_server", "run_workers", "worker_app"]

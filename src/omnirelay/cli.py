@@ -7,6 +7,7 @@ that what is meant to be copied (an API key, the database URL) copies whole.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -77,12 +78,19 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="SQLite file and sandbox state")] = None,
     sandbox: Annotated[bool | None, typer.Option("--sandbox/--no-sandbox", help="simulated channels")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="node processes on this host, one port (PostgreSQL only)")
+    ] = None,
 ) -> None:
     """Start the gateway (sandbox mode on SQLite unless configured otherwise)."""
     from omnirelay import logs
-    from omnirelay.bootstrap import SANDBOX_LOGIN_PROBLEM, build_app, run_server
+    from omnirelay.bootstrap import SANDBOX_LOGIN_PROBLEM, build_app, run_server, run_workers
 
-    settings = _settings(host=host, port=port, data_dir=data_dir, sandbox=sandbox)
+    settings = _settings(host=host, port=port, data_dir=data_dir, sandbox=sandbox, workers=workers)
+    workers_problem = settings.workers_problem()
+    if workers_problem is not None:
+        complain(f"refusing to start: {workers_problem}")
+        raise typer.Exit(2)
     problems = [] if settings.sandbox else settings.production_problems()
     if not problems and not settings.sandbox:
         # Checked here too (`Gateway.start` refuses as well) so that the refusal is one line, not
@@ -100,6 +108,12 @@ def serve(
             complain(f"refusing to start in production mode: {problem}")
         raise typer.Exit(2)
     logs.configure(settings.log_level, settings.log_json)
+    if settings.workers > 1:
+        # each worker reads its settings as this command did: the options become the environment
+        options = {"HOST": host, "PORT": port, "DATA_DIR": data_dir, "SANDBOX": sandbox, "WORKERS": workers}
+        os.environ.update({f"OMNIRELAY_{k}": str(v) for k, v in options.items() if v is not None})
+        run_workers(settings)
+        return
     run_server(build_app(settings), settings.host, settings.port, grace_s=settings.shutdown_grace_s)
 
 

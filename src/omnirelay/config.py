@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     auth_cache_s: float = 60.0
 
     node_id: str | None = None
+    workers: int = Field(
+        default=1, ge=1, le=64, description="node processes `omnirelay serve` runs on this host (PostgreSQL)"
+    )
     heartbeat_s: float = Field(
         default=2.0, gt=0.0, description="how often a node records that it is alive (database time)"
     )
@@ -95,6 +98,20 @@ class Settings(BaseSettings):
         if len(token) < MIN_OPERATOR_TOKEN:
             return [f"OMNIRELAY_OPERATOR_TOKEN must be at least {MIN_OPERATOR_TOKEN} characters"]
         return []
+
+    def workers_problem(self) -> str | None:
+        """Why `workers` > 1 cannot run here (docs/architecture.md#several-nodes-on-one-host);
+        None when it can."""
+        if self.workers == 1:
+            return None
+        if self.sandbox:
+            return "--workers needs production mode: the sandbox's simulators live in one process"
+        if self.effective_database_url().startswith("sqlite"):
+            return (
+                "--workers needs PostgreSQL (OMNIRELAY_DATABASE_URL=postgresql+asyncpg://...): SQLite takes "
+                "one writer at a time, so one process serves it fully"
+            )
+        return None
 
     def effective_database_url(self) -> str:
         if self.database_url is not None:
