@@ -75,6 +75,7 @@ from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.nodes import SqlNodeStore
 from omnirelay.store.pushes import SqlPushStore
 from omnirelay.store.scenarios import SqlScenarioStore
+from omnirelay.store.wakeups import PgWakeups
 from omnirelay.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class Gateway:
     backlog: SqlBacklog | None = None
     membership: Membership | None = None
     bind_holder: BindHolder | None = None
+    wakeups: PgWakeups | None = None
 
     async def open_storage(self) -> None:
         storage = await Storage.open(self.settings, self.clock)
@@ -180,10 +182,10 @@ class Gateway:
         self.services = Services(
             auth=auth,
             facebook=FacebookSingle(
-                self.messages, self.applications, self.clock, self.dispatcher.wake, self.metrics
+                self.messages, self.applications, self.clock, self.wake_work, self.metrics
             ),
             scenarios=scenarios,
-            omni=OmniSend(self.messages, scenarios, self.clock, self.dispatcher.wake, self.metrics),
+            omni=OmniSend(self.messages, scenarios, self.clock, self.wake_work, self.metrics),
             store=self.messages,
             logs=SqlLogStore(self.engine),
             clock=self.clock,
@@ -276,8 +278,22 @@ class Gateway:
             stale_s=self.settings.node_stale_s,
         )
         await self.membership.join()
-        # the first loop started after the writer: of the loops, the last stopped
+        # the first loops started after the writer: of the loops, the last stopped
         self.supervisor.spawn("membership", self.membership.run, self.membership)
+        if self.engine.dialect.name == "postgresql":
+            self.wakeups = PgWakeups(self.engine, owner, on_wake=self.wake_dispatcher)
+            self.supervisor.spawn("wakeups", self.wakeups.run, self.wakeups)
+
+    def wake_work(self) -> None:
+        """New messages were committed: this node's dispatcher looks now, and so do the others'
+        (docs/architecture.md#wake-ups)."""
+        self.wake_dispatcher()
+        if self.wakeups is not None:
+            self.wakeups.notify()
+
+    def wake_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
 
     async def start_production_channels(self, owner: str) -> None:
         """The channels as configured in the database; one node or many, a connector is bound by

@@ -213,3 +213,53 @@ async def test_three_nodes_share_one_bind_and_its_rate_through_a_kill(
         assert busiest_second([s.received_at for s in smsc.submits]) <= RATE + RATE / 10 + 1
         twice = [d for d, k in Counter(s.destination for s in smsc.submits).items() if k > 1]
         assert len(twice) <= WINDOW, twice  # at most those in flight at the kill
+
+
+async def test_a_message_taken_in_by_a_node_without_the_bind_is_sent_at_once(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """Every node polls only every 30 s: the node that binds sends the other node's message at once
+    because that node's commit wakes it (docs/architecture.md#wake-ups)."""
+    engine = make_engine(pg_database)
+    await migrate(engine)
+    async with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+    await engine.dispose()
+    async with SmscSimulator(users={"gw": "secret"}, receipt_delay_s=0.05, max_binds=1) as smsc:
+        await cli(pg_database, tmp_path, "accounts", "create", ACCOUNT[0], "--password", ACCOUNT[1])
+        await cli(
+            pg_database,
+            tmp_path,
+            "connectors", "add", "smsc1", "--host", "127.0.0.1", "--port", str(smsc.port),
+            "--system-id", "gw", "--password", "secret", "--binds", "1",
+        )  # fmt: skip
+        nodes = [Node(pg_database, f"node-{i}", tmp_path) for i in range(2)]
+        try:
+            for node in nodes:
+                node.env["OMNIRELAY_IDLE_POLL_S"] = "30"
+                node.start()
+            async with httpx.AsyncClient(timeout=10) as client:
+
+                async def both_up() -> bool:
+                    return all([await n.checks(client) is not None for n in nodes])
+
+                await until(both_up, within_s=60, what="two nodes answering")
+                await until(lambda: smsc.bound_now("gw") == 1, within_s=20, what="one bind")
+                without = [n for n in nodes if not ((await n.checks(client)) or {}).get("smpp:smsc1")]
+                assert len(without) == 1
+                r = await client.post(
+                    f"{without[0].base}/omni/1/scenarios",
+                    json={"name": "SMS", "flow": [{"from": "InfoSMS", "channel": "SMS"}], "default": True},
+                    auth=ACCOUNT,
+                )
+                assert r.status_code == 200, r.text
+                body = {"destinations": [{"to": {"phoneNumber": "41793026727"}}], "sms": {"text": "wake up"}}
+                r = await client.post(f"{without[0].base}/omni/1/advanced", json=body, auth=ACCOUNT)
+                assert r.status_code == 200, r.text
+                # well within the 30 s poll: only the wake-up can have sent it
+                await until(lambda: len(smsc.submits) == 1, within_s=5, what="the message submitted")
+        finally:
+            for node in nodes:
+                if node.alive:
+                    node.kill()
