@@ -53,6 +53,7 @@ from omnirelay.services.messenger_users import MessengerApplications
 from omnirelay.services.notifier import Notifier, PushPolicy
 from omnirelay.services.omni import OmniSend
 from omnirelay.services.operator import OperatorGuard
+from omnirelay.services.page_throttles import SharedThrottles
 from omnirelay.services.prices import PriceBook
 from omnirelay.services.ratelimit import RateLimiter
 from omnirelay.services.receipts import ReceiptProcessor
@@ -73,6 +74,7 @@ from omnirelay.store.inbound import SqlInboundStore
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.nodes import SqlNodeStore
+from omnirelay.store.page_throttles import SqlPageThrottles
 from omnirelay.store.pushes import SqlPushStore
 from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.wakeups import PgWakeups
@@ -318,14 +320,20 @@ class Gateway:
         self.services.channel_states = self.channel_states
 
     def share_budgets(self) -> None:
-        """The account rate limit, Meta's per-Page pacing and the SMPP connectors' throughput are
-        cluster-wide: this node keeps to its share of each (docs/architecture.md#cluster-wide-budgets)."""
+        """The account rate limit and Meta's per-Page pacing are cluster-wide: this node keeps to
+        its share of each, and Meta's throttling of a Page holds on every node
+        (docs/architecture.md#cluster-wide-budgets)."""
         assert self.membership is not None and self.services is not None
         if self.services.limiter is not None:
             self.membership.on_share(self.services.limiter.scale)
         graph = self.senders.get(Channel.FACEBOOK)
         if isinstance(graph, GraphSender):
             self.membership.on_share(graph.scale)
+            assert self.engine is not None and self.writer is not None
+            throttles = SharedThrottles(
+                SqlPageThrottles(self.engine, self.writer), graph, interval_s=self.settings.heartbeat_s
+            )
+            self.supervisor.spawn("page-throttles", throttles.run, throttles)
         # an SMPP connector's throughput is shared by its bind slots instead (SmppSender.hold)
 
     def channels_elsewhere(self) -> tuple[Channel, ...]:

@@ -334,3 +334,12 @@ bind_slots = Table(
     Column("holder", String(64), nullable=True),
     Column("lease_until", BigInteger, nullable=True),
 )
+
+# Meta's throttling of a Page, told to every node (docs/architecture.md#cluster-wide-budgets):
+# until when, in the database's time.
+page_throttles = Table(
+    "page_throttles",
+    metadata,
+    Column("page_id", String(64), primary_key=True),
+    Column("until", BigInteger, nullable=False),
+)

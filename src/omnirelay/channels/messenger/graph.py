@@ -249,6 +249,15 @@ class GraphSender:
         (docs/architecture.md#cluster-wide-budgets)."""
         self._gates.scale(share)
 
+    def throttles_learnt(self) -> dict[str, float]:
+        """Pages Meta throttled for this node since the last call: Page -> seconds still to wait
+        (told to the other nodes: docs/architecture.md#cluster-wide-budgets)."""
+        return self._gates.learnt(self._clock.now())
+
+    def throttled_elsewhere(self, waits: dict[str, float]) -> None:
+        """Pages Meta throttled for other nodes: Page -> seconds still to wait."""
+        self._gates.throttled_elsewhere(self._clock.now(), waits)
+
     def page_states(self) -> list[MessengerPageState]:
         """Every Page this sender has sent from, and its pauses now (the console's channels page)."""
         return self._gates.states(self._clock.now())
@@ -369,7 +378,7 @@ class GraphSender:
         usage_wait_s = regain_access_after_s(response.business_use_case_usage)
         if usage_wait_s is not None:
             logger.warning("Graph usage limit: page_id=%s paused for %.0f s", app.page_id, usage_wait_s)
-            gate.throttle(now, usage_wait_s)
+            self._gates.throttle(app.page_id, now, usage_wait_s)
         if response.is_success:
             return self._accepted(app, response, message_id, sender_action=sender_action, by_phone=by_phone)
 
@@ -409,7 +418,7 @@ class GraphSender:
             retry_s = verdict.retry_after_s
             if verdict.rate_limit:
                 retry_s = retry_s if retry_s is not None else self._rate_limit_backoff_s
-                gate.throttle(now, retry_s)
+                self._gates.throttle(app.page_id, now, retry_s)
             raise ChannelUnavailable(reason=reason, retry_after_s=retry_s)
         if verdict.action is Action.FAIL_OVER_AND_PAUSE:
             logger.error(

@@ -2,8 +2,9 @@
 
 Internal to `channels.messenger`. All of it is process memory: each omnirelay node paces its own
 sends at its share of the rates (`PageGates.scale`: 1/N of them with N live nodes,
-docs/architecture.md#cluster-wide-budgets), and a pause learnt by one node is not seen by the
-others (they learn it from their own next error). Meta's
+docs/architecture.md#cluster-wide-budgets). A throttle met here is kept (`learnt`) to be told to
+the other nodes, and theirs are applied here (`throttled_elsewhere`); the channel-wide pauses each
+node learns from its own next error. Meta's
 limits are generous (about 300 calls/s per Page for text, docs/channels.md#pacing-and-rate-limits) so the
 defaults stay
 below them.
@@ -193,6 +194,7 @@ class PageGates:
         self._media_rate_per_s = media_rate_per_s
         self._share = 1.0
         self._gates: dict[str, PageGate] = {}
+        self._learnt: dict[str, datetime] = {}  # throttles met by this node, until told to the others
 
     def states(self, now: datetime) -> list[MessengerPageState]:
         return [gate.state(now, page_id) for page_id, gate in sorted(self._gates.items())]
@@ -206,6 +208,24 @@ class PageGates:
             )
             self._gates[page_id] = gate
         return gate
+
+    def throttle(self, page_id: str, now: datetime, wait_s: float) -> None:
+        """Throttle the Page after Meta asked this node to wait; kept to tell the other nodes."""
+        self[page_id].throttle(now, wait_s)
+        until = now + timedelta(seconds=wait_s)
+        if until > self._learnt.get(page_id, until - timedelta(seconds=1)):
+            self._learnt[page_id] = until
+
+    def learnt(self, now: datetime) -> dict[str, float]:
+        """The throttles met here since the last call: Page -> seconds still to wait."""
+        out = {p: (until - now).total_seconds() for p, until in self._learnt.items() if until > now}
+        self._learnt.clear()
+        return out
+
+    def throttled_elsewhere(self, now: datetime, waits: dict[str, float]) -> None:
+        """Throttles other nodes met: Page -> seconds still to wait."""
+        for page_id, wait_s in waits.items():
+            self[page_id].throttle(now, wait_s)
 
     def scale(self, share: float) -> None:
         """Pace every Page at `share` of its rates: this node's part of the per-Page budget
