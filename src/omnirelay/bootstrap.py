@@ -74,6 +74,7 @@ from omnirelay.store.inbound import SqlInboundStore
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.nodes import SqlNodeStore
+from omnirelay.store.operator_sessions import SqlOperatorSessions
 from omnirelay.store.page_throttles import SqlPageThrottles
 from omnirelay.store.pushes import SqlPushStore
 from omnirelay.store.scenarios import SqlScenarioStore
@@ -314,8 +315,13 @@ class Gateway:
     def attach_console(self, auth: Authenticator) -> None:
         """`/console` (docs/console.md): its sessions and the live state of the channels."""
         assert self.services is not None
+        assert self.engine is not None and self.writer is not None
         self.services.console_sessions = ConsoleSessions(
-            auth, self.services.operator, idle_s=self.settings.session_idle_s
+            auth,
+            self.services.operator,
+            SqlOperatorSessions(self.engine, self.writer),
+            self.clock,
+            idle_s=self.settings.session_idle_s,
         )
         self.services.channel_states = self.channel_states
 

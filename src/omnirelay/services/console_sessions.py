@@ -3,9 +3,10 @@ CSRF token.
 
 An account signs in with its API username and password and gets an IBSSO session
 (`Authenticator.open_session`): the same store, idle expiry and logout as the API's sessions,
-shared by every node. The operator signs in with the operator token and gets a session kept in
-this process only (the operator is no account, and `auth_sessions` rows belong to accounts).
-The cookie's value names which: `a.<IBSSO token>` or `o.<random>`. Only digests of either are kept.
+shared by every node. The operator signs in with the operator token and gets a session of the
+operator's own (`OperatorSessionStore`: the operator is no account), with the same idle expiry and
+shared by every node too. The cookie's value names which: `a.<IBSSO token>` or `o.<random>`. Only
+digests of either are kept.
 
 The CSRF token of a session is a digest of its cookie value: a page from the gateway carries it,
 another site can neither read the HttpOnly cookie nor derive the token; every node derives the
@@ -18,10 +19,12 @@ import contextlib
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from omnirelay.domain.errors import Unauthorized
+from omnirelay.domain.times import to_ms
+from omnirelay.ports import Clock, OperatorSessionStore
 from omnirelay.services.accounts import Authenticator, digest
 from omnirelay.services.operator import OperatorGuard
 
@@ -41,24 +44,33 @@ OPERATOR = Principal(None)
 
 
 class ConsoleSessions:
-    def __init__(self, auth: Authenticator, operator: OperatorGuard | None, *, idle_s: float = 3600) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        operator: OperatorGuard | None,
+        operator_sessions: OperatorSessionStore,
+        clock: Clock,
+        *,
+        idle_s: float = 3600,
+    ) -> None:
         self._auth = auth
         self._operator = operator
+        self._operator_sessions = operator_sessions
+        self._clock = clock
         self._idle_s = idle_s
-        self._operator_sessions: dict[str, float] = {}  # digest -> last used (monotonic)
 
     async def sign_in_account(self, username: str, password: str) -> str:
         """A new session cookie value for the account, or `Unauthorized`."""
         return "a." + await self._auth.open_session(username, password)
 
-    def sign_in_operator(self, token: str) -> str:
+    async def sign_in_operator(self, token: str) -> str:
         """A new session cookie value for the operator, or `Unauthorized`."""
         if self._operator is None:
             raise Unauthorized()
         self._operator.check(f"Bearer {token}")
         value = "o." + secrets.token_urlsafe(32)
-        self._forget_idle()
-        self._operator_sessions[digest(value)] = time.monotonic()
+        now = self._clock.now()
+        await self._operator_sessions.create(digest(value), now)
         return value
 
     async def principal(self, cookie: str | None) -> Principal | None:
@@ -73,12 +85,11 @@ class ConsoleSessions:
                 return None
         if kind == "o" and secret:
             key = digest(cookie)
-            used = self._operator_sessions.get(key)
-            now = time.monotonic()
-            if used is None or now - used > self._idle_s:
-                self._operator_sessions.pop(key, None)
+            used = await self._operator_sessions.last_used(key)
+            now = self._clock.now()
+            if used is None or to_ms(now) - used > self._idle_s * 1000:
                 return None
-            self._operator_sessions[key] = now
+            await self._operator_sessions.touch(key, now)
             return OPERATOR
         return None
 
@@ -90,7 +101,9 @@ class ConsoleSessions:
             with contextlib.suppress(Unauthorized):  # already ended
                 await self._auth.close_session(f"IBSSO {secret}")
         elif kind == "o":
-            self._operator_sessions.pop(digest(cookie), None)
+            # and every operator session idle too long, so that the table holds the live ones
+            idle_before = self._clock.now() - timedelta(seconds=self._idle_s)
+            await self._operator_sessions.delete(digest(cookie), idle_before=idle_before)
 
     def csrf_token(self, cookie: str) -> str:
         return hashlib.sha256(b"omnirelay console csrf\x00" + cookie.encode()).hexdigest()
@@ -99,9 +112,3 @@ class ConsoleSessions:
         if not cookie or not presented:
             return False
         return hmac.compare_digest(self.csrf_token(cookie), presented)
-
-    def _forget_idle(self) -> None:
-        now = time.monotonic()
-        for key, used in list(self._operator_sessions.items()):
-            if now - used > self._idle_s:
-                del self._operator_sessions[key]

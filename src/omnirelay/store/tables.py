@@ -59,6 +59,15 @@ auth_sessions = Table(
     Column("last_used_at", BigInteger, nullable=False),
 )
 
+# The operator's console sessions (docs/console.md#sign-in-and-sessions): shared by every node, as
+# accounts' sessions are; the operator is no account, so they have a table of their own.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("last_used_at", BigInteger, nullable=False),
+)
+
 applications = Table(
     "applications",
     metadata,

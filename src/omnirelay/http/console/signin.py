@@ -94,7 +94,7 @@ async def login(request: Request) -> Response:
         return problem("Forbidden", "The form's CSRF token is missing or wrong: reload the page.", 403)
     try:
         if fields.get("kind") == "operator":
-            cookie = store.sign_in_operator(fields.get("token", ""))
+            cookie = await store.sign_in_operator(fields.get("token", ""))
         else:
             cookie = await store.sign_in_account(fields.get("username", ""), fields.get("password", ""))
     except Unauthorized:
