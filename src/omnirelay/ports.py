@@ -12,7 +12,7 @@ import msgspec
 
 from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.failover import Decision, FlowState, PlannedStep
-from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt
+from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt, SuccessCriterion
 from omnirelay.domain.messenger_events import WebhookBatch
 from omnirelay.domain.prices import Price
 from omnirelay.domain.scenarios import Scenario
@@ -202,6 +202,7 @@ class ReceiptOutcome(msgspec.Struct, frozen=True):
     retry_at: datetime | None = None  # unmatched: look again then; None: done with it
     transition: Transition | None = None
     late: bool = False  # recorded on its attempt only
+    progress: bool = False  # short of the step's criterion (delivered, SEEN asked): recorded, no transition
     # (message pk, step) the receipt was matched to: its ref is marked delivered, its late receipt
     # recorded, only while the ref still names that send; None: matched to nothing
     owner: tuple[int, int] | None = None
@@ -238,6 +239,9 @@ class LogAttempt:
     done_at: datetime | None
     late_status: Status | None = None
     late_at: datetime | None = None
+    criterion: SuccessCriterion = SuccessCriterion.DELIVERED
+    delivered_at: datetime | None = None  # a delivery short of the criterion (SEEN asked)
+    seen_at: datetime | None = None  # a read, on time or late
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,9 @@ VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
 
 USER = MessengerUser(user_key=USER_KEY, application_key=APP_KEY, psid=PSID)
 SCENARIO = ScenarioChange(
-    name="Sandbox: Facebook, then SMS", flow=[(APP_KEY, "FACEBOOK"), (SMS_SENDER, "SMS")], is_default=True
+    name="Sandbox: Facebook, then SMS",
+    flow=[(APP_KEY, "FACEBOOK", None), (SMS_SENDER, "SMS", None)],
+    is_default=True,
 )
 
 

@@ -101,6 +101,9 @@ def render(row: LogRow, api: Api, prices: PriceList | None = None) -> LogOut:
                     if a.late_status is not None
                     else None
                 ),
+                successCriterion=a.criterion.value,
+                deliveredAt=format_time(a.delivered_at) if a.delivered_at else None,
+                seenAt=format_time(a.seen_at) if a.seen_at else None,
             )
             for a in row.attempts
         ],

@@ -199,6 +199,7 @@ class OmniSend:
                             AddressKind.USER_KEY,
                             request.facebook_validity_s,
                             facebook=request.facebook,
+                            criterion=step.criterion,
                         )
                     )
                 elif phone:
@@ -210,6 +211,7 @@ class OmniSend:
                             AddressKind.PHONE,
                             request.facebook_validity_s,
                             facebook=request.facebook,
+                            criterion=step.criterion,
                         )
                     )
             elif step.channel is Channel.SMS and request.sms is not None and phone:
@@ -221,6 +223,7 @@ class OmniSend:
                         AddressKind.PHONE,
                         request.sms_validity_s,
                         sms=request.sms,
+                        criterion=step.criterion,
                     )
                 )
         if not steps:

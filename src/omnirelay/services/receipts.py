@@ -13,6 +13,10 @@ connector): a ref names the newest send recorded with it. A receipt that says wh
 for was made (`Receipt.sent_after`) does not match a ref recorded before that: that row is an
 earlier send's, the receipt's own send is not recorded yet, and the receipt waits as unmatched.
 
+A receipt short of its step's criterion (a delivery when SEEN is asked) is progress: recorded on
+the attempt, no transition; the step waits on for a read or its deadline. A read counts as a
+delivery too.
+
 A receipt for a step no longer waited on is late only if it arrived after the step ended; one
 that arrived before (another part of a multipart SMS whose step its siblings ended in the same
 batch) is consumed without a word.
@@ -92,6 +96,8 @@ class ReceiptProcessor:
         for outcome, ok in zip(outcomes, settled, strict=True):
             if outcome.late:
                 self._metrics.receipt("late")
+            elif outcome.progress:
+                self._metrics.receipt("progress")
             elif outcome.transition is not None and ok:
                 self._metrics.receipt("applied")
                 transitions.count(self._metrics, outcome.transition)
@@ -144,15 +150,16 @@ class ReceiptProcessor:
                 if item.undelivered_refs - covered - {receipt.ref}:
                     outcomes.append(ReceiptOutcome(item.id, owner=owner))  # more SMS parts to come
                     continue
-                outcome: Delivered | StepFailed = Delivered(receipt.status, receipt.error)
+                outcome: Delivered | StepFailed = Delivered(receipt.status, receipt.error, receipt.seen)
             else:
                 outcome = StepFailed(receipt.status, receipt.error)
+            transition = transition_for(record, outcome, now, prices=self._prices)
+            if transition.decision.progress is not None:
+                # short of the step's criterion: the attempt records it, the message keeps waiting
+                outcomes.append(ReceiptOutcome(item.id, owner=owner, progress=True))
+                continue
             transitioned.add(record.pk)
-            outcomes.append(
-                ReceiptOutcome(
-                    item.id, transition=transition_for(record, outcome, now, prices=self._prices), owner=owner
-                )
-            )
+            outcomes.append(ReceiptOutcome(item.id, transition=transition, owner=owner))
         return outcomes
 
 

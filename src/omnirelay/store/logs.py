@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from omnirelay.domain.statuses import ERRORS, STATUSES, ErrorCode, Status, error_for_code
 from omnirelay.domain.times import from_ms, to_ms
 from omnirelay.ports import Api, LogAttempt, LogFilter, LogRow
+from omnirelay.store import codec
 from omnirelay.store.engine import reading
 from omnirelay.store.tables import attempts, messages
 
@@ -62,6 +63,7 @@ class SqlLogStore:
 
     @staticmethod
     def _row(r: Any, tried: Sequence[Any]) -> LogRow:
+        plan = codec.decode_plan(r.plan) if tried else ()
         return LogRow(
             message_id=r.message_id,
             bulk_id=r.bulk_id,
@@ -85,6 +87,9 @@ class SqlLogStore:
                     done_at=from_ms(a.done_at) if a.done_at is not None else None,
                     late_status=_status(a.late_status_id) if a.late_status_id is not None else None,
                     late_at=from_ms(a.late_at) if a.late_at is not None else None,
+                    criterion=plan[a.step_index].criterion,
+                    delivered_at=from_ms(a.delivered_at) if a.delivered_at is not None else None,
+                    seen_at=from_ms(a.seen_at) if a.seen_at is not None else None,
                 )
                 for a in tried
             ),

@@ -235,6 +235,7 @@ _RECEIPT_INSERT = RowStatement.inserting(
         "received_at",
         "next_try_at",
         "sent_after",
+        "seen",
     ),
 )
 
@@ -286,6 +287,17 @@ _REF_DELIVERED = RowStatement(
         channel_refs.c.message_pk == bindparam("b_pk"),  # not a newer send's that got the ref since
     )
     .values(delivered=bindparam("b_delivered"))
+)
+# A delivery short of the step's criterion, and a read: the first one of each counts.
+_PROGRESS = RowStatement(
+    update(attempts)
+    .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
+    .values(delivered_at=func.coalesce(attempts.c.delivered_at, bindparam("b_at", type_=BigInteger)))
+)
+_SEEN = RowStatement(
+    update(attempts)
+    .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
+    .values(seen_at=func.coalesce(attempts.c.seen_at, bindparam("b_at", type_=BigInteger)))
 )
 _LATE_RECEIPT = RowStatement(
     update(attempts)
@@ -699,6 +711,7 @@ class SqlMessageStore:
                 "received_at": now_ms,
                 "next_try_at": now_ms,
                 "sent_after": _ms(r.sent_after),
+                "seen": r.seen,
             }
             for r in receipts
         ]
@@ -759,6 +772,7 @@ class SqlMessageStore:
                 done_at=from_ms(r.done_at),
                 detail=codec.decode_dict(r.detail),
                 sent_after=from_ms(r.sent_after) if r.sent_after is not None else None,
+                seen=bool(r.seen),
             )
             if ref_row is None:
                 out.append(InboxReceipt(r.id, receipt, from_ms(r.received_at), None, None, frozenset()))
@@ -837,6 +851,8 @@ class SqlMessageStore:
                 retry.append({"b_id": row.id, "b_next": row.received_at})
         delivered: list[dict[str, Any]] = []
         late: list[dict[str, Any]] = []
+        progress: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = []
         gone: list[int] = []
         for i in settle:
             if not ok[i]:
@@ -846,7 +862,12 @@ class SqlMessageStore:
             if ref is not None and (ref.message_pk, ref.step_index) != items[i].owner:
                 ref = None  # unmatched, or the ref names another (newer) send now: not this receipt's
             if ref is not None:
-                if STATUSES[row.status_id].is_success:
+                # when the gateway heard of it: a Messenger watermark bounds send times, not a read's
+                at = {"b_pk": ref.message_pk, "b_step": ref.step_index, "b_at": row.received_at}
+                if items[i].progress:
+                    # not marked delivered: the read that would meet the criterion must still find it
+                    progress.append(at)
+                elif STATUSES[row.status_id].is_success:
                     delivered.append(
                         {
                             "b_channel": row.channel,
@@ -865,10 +886,14 @@ class SqlMessageStore:
                             "b_at": row.done_at,
                         }
                     )
+                if row.seen:
+                    seen.append(at)
             gone.append(row.id)
         await _INBOX_RETRY.run(conn, retry)
         await _REF_DELIVERED.run(conn, delivered)
         await _LATE_RECEIPT.run(conn, late)
+        await _PROGRESS.run(conn, progress)
+        await _SEEN.run(conn, seen)
         for chunk in _chunks(gone):
             await conn.execute(delete(receipts_inbox).where(one_of(receipts_inbox.c.id, chunk, pg=self._pg)))
         return ok

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -169,6 +170,9 @@ attempts = Table(
     Column("late_status_id", Integer, nullable=True),
     Column("late_error_id", Integer, nullable=True),
     Column("late_at", BigInteger, nullable=True),
+    # a delivery short of the step's criterion (SEEN asked), and a read (migration 0008)
+    Column("delivered_at", BigInteger, nullable=True),
+    Column("seen_at", BigInteger, nullable=True),
     # Messenger sends waiting for their delivery, by recipient: what a watermark covers (migration 0005)
     Index(
         "ix_attempts_open_facebook",
@@ -205,6 +209,7 @@ receipts_inbox = Table(
     Column("received_at", BigInteger, nullable=False),
     Column("next_try_at", BigInteger, nullable=False, index=True),
     Column("sent_after", BigInteger, nullable=True),  # `Receipt.sent_after` (migration 0006)
+    Column("seen", Boolean, nullable=False, server_default=false()),  # `Receipt.seen` (migration 0008)
 )
 
 reports = Table(

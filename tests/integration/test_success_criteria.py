@@ -1,0 +1,153 @@
+"""Success criteria (docs/api.md#success-criteria) through the dispatcher, the receipt loop and a real
+store (SQLite and PostgreSQL), with in-memory channels and a fake clock; the logs read back what the
+attempts recorded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import msgspec
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from omnirelay.domain import failover
+from omnirelay.domain.messages import Channel, Receipt, SuccessCriterion
+from omnirelay.domain.statuses import DELIVERED_TO_HANDSET, NO_ERROR
+from omnirelay.ports import Api, LogFilter, LogRow, NewMessage, ReportFilter
+from omnirelay.services.dispatcher import Dispatcher
+from omnirelay.services.receipts import ReceiptProcessor
+from omnirelay.store.logs import SqlLogStore
+from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.writer import Writer
+from tests.contract.test_message_store import PLAN, new_message
+from tests.doubles import FakeClock, InMemoryChannel
+
+
+class Counts:
+    """A `Metrics` that keeps what the receipt loop counted."""
+
+    def __init__(self) -> None:
+        self.receipts: list[str] = []
+
+    def receipt(self, result: str) -> None:
+        self.receipts.append(result)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return lambda *args: None
+
+
+class World:
+    def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
+        self.clock = FakeClock()
+        self.store = SqlMessageStore(engine, writer)
+        self.logs = SqlLogStore(engine)
+        self.fb = InMemoryChannel(Channel.FACEBOOK)
+        self.sms = InMemoryChannel(Channel.SMS)
+        self.counts = Counts()
+        self.dispatcher = Dispatcher(
+            self.store, {Channel.FACEBOOK: self.fb, Channel.SMS: self.sms}, self.clock, owner="t"
+        )
+        self.receipts = ReceiptProcessor(self.store, self.clock, metrics=self.counts)  # type: ignore[arg-type]
+
+    def message(self, criterion: SuccessCriterion, message_id: str = "m1") -> NewMessage:
+        plan = (replace(PLAN[0], criterion=criterion), PLAN[1])
+        return msgspec.structs.replace(
+            new_message(self.clock, message_id), plan=plan, state=failover.start(plan, self.clock.now())
+        )
+
+    async def step(self) -> None:
+        await self.dispatcher.run_once()
+        await self.receipts.run_once()
+
+    async def receipt(self, ref: str, *, seen: bool = False) -> None:
+        channel = Channel.FACEBOOK if ref.startswith("facebook") else Channel.SMS
+        await self.receipts.record(
+            [Receipt(channel, ref, DELIVERED_TO_HANDSET, NO_ERROR, self.clock.now(), seen=seen)]
+        )
+        await self.step()
+
+    async def reports(self) -> list[dict]:
+        return [json.loads(b) for b in await self.store.take_reports(1, Api.OMNI, ReportFilter())]
+
+    async def log(self) -> LogRow:
+        (row,) = await self.logs.logs(1, Api.OMNI, LogFilter())
+        return row
+
+
+@pytest.fixture
+def world(engine: AsyncEngine, writer: Writer) -> World:
+    return World(engine, writer)
+
+
+async def test_seen_waits_past_a_delivery_and_succeeds_on_the_read(world: World):
+    await world.store.insert_messages([world.message(SuccessCriterion.SEEN)])
+    await world.step()
+    await world.receipt("facebook-1")  # delivered: progress only
+    assert await world.reports() == []
+    row = await world.log()
+    assert row.status.group.name == "PENDING"
+    (attempt,) = row.attempts
+    assert attempt.criterion is SuccessCriterion.SEEN and attempt.delivered_at == world.clock.now()
+    assert attempt.done_at is None and attempt.seen_at is None
+    world.clock.advance(5)
+    await world.receipt("facebook-1", seen=True)  # the read meets it
+    (report,) = await world.reports()
+    assert report["channel"] == "FACEBOOK" and report["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert world.sms.sent == []
+    (attempt,) = (await world.log()).attempts
+    assert attempt.seen_at == world.clock.now() and attempt.done_at == world.clock.now()
+    assert world.counts.receipts == ["progress", "applied"]
+
+
+async def test_seen_missed_fails_over_to_sms_at_the_deadline(world: World):
+    await world.store.insert_messages([world.message(SuccessCriterion.SEEN)])
+    await world.step()
+    await world.receipt("facebook-1")  # delivered, never read
+    world.clock.advance(61)  # the Messenger step's validity (60 s)
+    await world.step()
+    await world.step()
+    assert [o.channel for o in world.sms.sent] == [Channel.SMS]
+    await world.receipt("sms-1")
+    (report,) = await world.reports()
+    assert report["channel"] == "SMS" and report["status"]["name"] == "DELIVERED_TO_HANDSET"
+    fb, sms = (await world.log()).attempts
+    assert fb.status.name == "EXPIRED_EXPIRED" and fb.delivered_at is not None and fb.seen_at is None
+    assert sms.criterion is SuccessCriterion.DELIVERED and sms.status.name == "DELIVERED_TO_HANDSET"
+
+
+async def test_a_read_meets_delivered(world: World):
+    await world.store.insert_messages([world.message(SuccessCriterion.DELIVERED)])
+    await world.step()
+    await world.receipt("facebook-1", seen=True)
+    (report,) = await world.reports()
+    assert report["status"]["name"] == "DELIVERED_TO_HANDSET" and world.sms.sent == []
+    (attempt,) = (await world.log()).attempts
+    assert attempt.seen_at is not None
+
+
+async def test_accepted_ends_at_acceptance_and_a_later_receipt_is_recorded_on_the_attempt(world: World):
+    await world.store.insert_messages([world.message(SuccessCriterion.ACCEPTED)])
+    await world.step()
+    (report,) = await world.reports()
+    assert report["channel"] == "FACEBOOK" and report["status"]["name"] == "DELIVERED_TO_OPERATOR"
+    world.clock.advance(3)
+    await world.receipt("facebook-1")
+    assert await world.reports() == [] and world.sms.sent == []
+    (attempt,) = (await world.log()).attempts
+    assert attempt.status.name == "DELIVERED_TO_OPERATOR"
+    assert attempt.late_status is DELIVERED_TO_HANDSET and attempt.late_at == world.clock.now()
+
+
+async def test_a_late_read_after_failover_is_recorded_as_seen(world: World):
+    await world.store.insert_messages([world.message(SuccessCriterion.SEEN)])
+    await world.step()
+    world.clock.advance(61)
+    await world.step()
+    await world.step()
+    world.clock.advance(1)
+    await world.receipt("facebook-1", seen=True)  # read after the message moved on to SMS
+    fb, _sms = (await world.log()).attempts
+    assert fb.status.name == "EXPIRED_EXPIRED"
+    assert fb.late_status is DELIVERED_TO_HANDSET and fb.seen_at == world.clock.now()
+    assert world.counts.receipts[-1] == "late"
