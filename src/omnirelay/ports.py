@@ -195,6 +195,7 @@ class InboxReceipt(msgspec.Struct, frozen=True):
     undelivered_refs: frozenset[str]  # SMS: parts of the same attempt not yet delivered
     ref_sent_at: datetime | None = None  # when the send the ref names now was recorded
     step_ended_at: datetime | None = None  # set when that step is no longer being waited on
+    step_ended_status: Status | None = None  # and the status it ended with
 
 
 class ReceiptOutcome(msgspec.Struct, frozen=True):
@@ -203,6 +204,10 @@ class ReceiptOutcome(msgspec.Struct, frozen=True):
     transition: Transition | None = None
     late: bool = False  # recorded on its attempt only
     progress: bool = False  # short of the step's criterion (delivered, SEEN asked): recorded, no transition
+    late_success: bool = False  # late, a delivery or read for a step that had failed over
+    # late: the intermediate report to queue with it (`intermediateReport`), and its message
+    reports: tuple[NewReport, ...] = ()
+    record: MessageRecord | None = None
     # (message pk, step) the receipt was matched to: its ref is marked delivered, its late receipt
     # recorded, only while the ref still names that send; None: matched to nothing
     owner: tuple[int, int] | None = None

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import msgspec
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnirelay.domain import failover
@@ -19,6 +20,7 @@ from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.tables import reports
 from omnirelay.store.writer import Writer
 from tests.contract.test_message_store import PLAN, new_message
 from tests.doubles import FakeClock, InMemoryChannel
@@ -126,17 +128,23 @@ async def test_a_read_meets_delivered(world: World):
     assert attempt.seen_at is not None
 
 
-async def test_accepted_ends_at_acceptance_and_a_later_receipt_is_recorded_on_the_attempt(world: World):
-    await world.store.insert_messages([world.message(SuccessCriterion.ACCEPTED)])
+async def test_accepted_ends_at_acceptance_and_a_later_receipt_is_recorded_on_the_attempt(
+    world: World, engine: AsyncEngine
+):
+    message = msgspec.structs.replace(
+        world.message(SuccessCriterion.ACCEPTED), notify_url="http://127.0.0.1:9/r", intermediate_report=True
+    )
+    await world.store.insert_messages([message])
     await world.step()
-    (report,) = await world.reports()
-    assert report["channel"] == "FACEBOOK" and report["status"]["name"] == "DELIVERED_TO_OPERATOR"
     world.clock.advance(3)
     await world.receipt("facebook-1")
-    assert await world.reports() == [] and world.sms.sent == []
+    assert world.sms.sent == []
     (attempt,) = (await world.log()).attempts
     assert attempt.status.name == "DELIVERED_TO_OPERATOR"
     assert attempt.late_status is DELIVERED_TO_HANDSET and attempt.late_at == world.clock.now()
+    # the one report is the final one at acceptance: the delivery afterwards is no late success
+    ((kind, body),) = await pushes(engine)
+    assert (kind, body["channel"], body["status"]["name"]) == ("FINAL", "FACEBOOK", "DELIVERED_TO_OPERATOR")
 
 
 async def test_a_late_read_after_failover_is_recorded_as_seen(world: World):
@@ -150,4 +158,44 @@ async def test_a_late_read_after_failover_is_recorded_as_seen(world: World):
     fb, _sms = (await world.log()).attempts
     assert fb.status.name == "EXPIRED_EXPIRED"
     assert fb.late_status is DELIVERED_TO_HANDSET and fb.seen_at == world.clock.now()
+    assert world.counts.receipts[-1] == "late"
+
+
+async def pushes(engine: AsyncEngine) -> list[tuple[str, dict]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(reports.c.kind, reports.c.body).where(reports.c.state == "PUSH").order_by(reports.c.id)
+        )
+        return [(r.kind, json.loads(r.body)) for r in rows]
+
+
+@pytest.mark.parametrize("intermediate", [True, False])
+async def test_a_late_delivery_after_failover_is_a_late_success_pushed_when_asked(
+    world: World, engine: AsyncEngine, intermediate: bool
+):
+    """docs/api.md#late-outcomes: recorded on the attempt, pushed as an intermediate report when
+    the message asked for them; the final report stays the flow's."""
+    message = msgspec.structs.replace(
+        world.message(SuccessCriterion.DELIVERED),
+        notify_url="http://127.0.0.1:9/reports",
+        intermediate_report=intermediate,
+    )
+    await world.store.insert_messages([message])
+    await world.step()
+    world.clock.advance(61)  # Messenger expires: SMS goes out
+    await world.step()
+    await world.step()
+    await world.receipt("sms-1")  # the SMS is delivered: the final report
+    world.clock.advance(2)
+    await world.receipt("facebook-1")  # and then Messenger's delivery, late
+    fb, sms = (await world.log()).attempts
+    assert fb.status.name == "EXPIRED_EXPIRED" and fb.late_status is DELIVERED_TO_HANDSET
+    assert sms.status.name == "DELIVERED_TO_HANDSET"
+    kinds = [(kind, body["channel"], body["status"]["name"]) for kind, body in await pushes(engine)]
+    expected = [
+        ("INTERMEDIATE", "FACEBOOK", "EXPIRED_EXPIRED"),
+        ("FINAL", "SMS", "DELIVERED_TO_HANDSET"),
+        ("INTERMEDIATE", "FACEBOOK", "DELIVERED_TO_HANDSET"),
+    ]
+    assert kinds == (expected if intermediate else [expected[1]])
     assert world.counts.receipts[-1] == "late"

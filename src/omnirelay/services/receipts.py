@@ -19,7 +19,9 @@ delivery too.
 
 A receipt for a step no longer waited on is late only if it arrived after the step ended; one
 that arrived before (another part of a multipart SMS whose step its siblings ended in the same
-batch) is consumed without a word.
+batch) is consumed without a word. A late delivery or read for a step that had failed over is a
+late success (docs/api.md#late-outcomes): it is recorded on its attempt and, when the message
+asked for intermediate reports, pushed as one; the final report stays the one the flow decided.
 """
 
 from __future__ import annotations
@@ -29,10 +31,19 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from omnirelay.domain.failover import Delivered, Phase, StepFailed
+from omnirelay.domain.failover import Delivered, Phase, StepFailed, StepResult
 from omnirelay.domain.messages import Receipt
-from omnirelay.ports import NO_METRICS, Clock, InboxReceipt, MessageStore, Metrics, PriceList, ReceiptOutcome
-from omnirelay.services import transitions
+from omnirelay.ports import (
+    NO_METRICS,
+    Clock,
+    InboxReceipt,
+    MessageStore,
+    Metrics,
+    NewReport,
+    PriceList,
+    ReceiptOutcome,
+)
+from omnirelay.services import reports, transitions
 from omnirelay.services.activity import Activity
 from omnirelay.services.rounds import run_rounds
 from omnirelay.services.transitions import transition_for
@@ -134,13 +145,34 @@ class ReceiptProcessor:
                 if ended_at is not None and item.received_at <= ended_at:
                     outcomes.append(ReceiptOutcome(item.id, owner=owner))  # part of the outcome taken
                     continue
+                ended = item.step_ended_status
+                # a delivery or read for a step that failed over: the sender paid for both channels
+                success = receipt.status.is_success and ended is not None and not ended.is_success
                 log.info(
-                    "late receipt %s on step %d",
+                    "late receipt %s on step %d%s",
                     receipt.status.name,
                     item.step_index,
+                    " (seen)" if receipt.seen else "",
                     extra={"message_id": record.message_id},
                 )
-                outcomes.append(ReceiptOutcome(item.id, late=True, owner=owner))
+                late_reports: tuple[NewReport, ...] = ()
+                if success and record.intermediate_report and record.notify and record.notify_url:
+                    result = StepResult(item.step_index, receipt.status, receipt.error)
+                    late_reports = (
+                        reports.report_for(
+                            record, result, now, record.message_count, final=False, prices=self._prices
+                        ),
+                    )
+                outcomes.append(
+                    ReceiptOutcome(
+                        item.id,
+                        late=True,
+                        owner=owner,
+                        late_success=success,
+                        reports=late_reports,
+                        record=record if late_reports else None,
+                    )
+                )
                 continue
             if record.pk in transitioned:
                 outcomes.append(ReceiptOutcome(item.id, retry_at=now))  # re-read after this batch's write

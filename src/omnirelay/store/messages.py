@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.failover import FlowState, Phase
 from omnirelay.domain.messages import Channel, Receipt
-from omnirelay.domain.statuses import ERRORS, STATUSES, error_for_code
+from omnirelay.domain.statuses import ERRORS, STATUSES, Status, error_for_code
 from omnirelay.domain.times import from_ms, to_ms
 from omnirelay.ports import (
     Api,
@@ -741,7 +741,7 @@ class SqlMessageStore:
             pks = {r.message_pk for r in by_key.values()}
             records: dict[int, MessageRecord] = {}
             undelivered: dict[tuple[int, int], frozenset[str]] = {}
-            ended_at: dict[tuple[int, int], datetime] = {}
+            ended_at: dict[tuple[int, int], tuple[datetime, Status]] = {}
             if pks:
                 by_pk = one_of(messages.c.id, list(pks), pg=self._pg)
                 for row in (await conn.execute(select(*_RECORD_COLUMNS).where(by_pk))).all():
@@ -787,14 +787,15 @@ class SqlMessageStore:
                     ref_row.step_index,
                     undelivered.get(owner, frozenset()),
                     ref_sent_at=from_ms(ref_row.sent_at) if ref_row.sent_at is not None else None,
-                    step_ended_at=ended_at.get(owner),
+                    step_ended_at=ended[0] if (ended := ended_at.get(owner)) else None,
+                    step_ended_status=ended[1] if ended else None,
                 )
             )
         return out
 
     async def _steps_ended(
         self, conn: AsyncConnection, records: dict[int, MessageRecord], owners: Any
-    ) -> dict[tuple[int, int], datetime]:
+    ) -> dict[tuple[int, int], tuple[datetime, Status]]:
         """When the steps that refs belong to ended, for the steps no longer waiting (only those:
         a receipt for the step being waited on, the usual case, costs no read)."""
         done: set[tuple[int, int]] = set()
@@ -804,16 +805,16 @@ class SqlMessageStore:
                 rec.state.phase is Phase.WAITING and rec.state.step_index == row.step_index
             ):
                 done.add((row.message_pk, row.step_index))
-        out: dict[tuple[int, int], datetime] = {}
+        out: dict[tuple[int, int], tuple[datetime, Status]] = {}
         for chunk in _chunks(sorted(done)):
             rows = await conn.execute(
-                select(attempts.c.message_pk, attempts.c.step_index, attempts.c.done_at).where(
-                    tuple_(attempts.c.message_pk, attempts.c.step_index).in_(list(chunk))
-                )
+                select(
+                    attempts.c.message_pk, attempts.c.step_index, attempts.c.done_at, attempts.c.status_id
+                ).where(tuple_(attempts.c.message_pk, attempts.c.step_index).in_(list(chunk)))
             )
             for a in rows:
                 if a.done_at is not None:
-                    out[(a.message_pk, a.step_index)] = from_ms(a.done_at)
+                    out[(a.message_pk, a.step_index)] = (from_ms(a.done_at), STATUSES[a.status_id])
         return out
 
     async def settle_receipts(self, outcomes: Sequence[ReceiptOutcome]) -> list[bool]:
@@ -853,6 +854,7 @@ class SqlMessageStore:
         late: list[dict[str, Any]] = []
         progress: list[dict[str, Any]] = []
         seen: list[dict[str, Any]] = []
+        report_rows: list[dict[str, Any]] = []
         gone: list[int] = []
         for i in settle:
             if not ok[i]:
@@ -877,6 +879,13 @@ class SqlMessageStore:
                         }
                     )
                 if items[i].late:
+                    owner_record = items[i].record
+                    if owner_record is not None:
+                        received = from_ms(row.received_at)
+                        report_rows.extend(
+                            _report_row(pk=ref.message_pk, owner=owner_record, report=r, now=received)
+                            for r in items[i].reports
+                        )
                     late.append(
                         {
                             "b_pk": ref.message_pk,
@@ -894,6 +903,7 @@ class SqlMessageStore:
         await _LATE_RECEIPT.run(conn, late)
         await _PROGRESS.run(conn, progress)
         await _SEEN.run(conn, seen)
+        await _REPORT_INSERT.run(conn, report_rows)
         for chunk in _chunks(gone):
             await conn.execute(delete(receipts_inbox).where(one_of(receipts_inbox.c.id, chunk, pg=self._pg)))
         return ok
