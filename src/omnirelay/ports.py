@@ -148,6 +148,7 @@ class NewMessage(msgspec.Struct, frozen=True):
     notify: bool = True
     client_message_id: bool = False  # supplied by the client: check for duplicates
     final_report: NewReport | None = None  # rejected at acceptance: its one final report
+    scenario_key: str | None = None  # OMNI: the scenario it goes through (the funnel's)
 
 
 class MessageRecord(msgspec.Struct, frozen=True):
@@ -167,6 +168,7 @@ class MessageRecord(msgspec.Struct, frozen=True):
     intermediate_report: bool
     notify: bool
     claims: int = 0  # claims since the last written outcome (a message failing after its send)
+    scenario_key: str | None = None
 
 
 class Transition(msgspec.Struct, frozen=True):
@@ -266,8 +268,27 @@ class LogRow:
     attempts: tuple[LogAttempt, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    """One step of one scenario over a period, from the stored attempts (docs/api.md#analytics)."""
+
+    scenario_key: str | None  # None: messages from before scenarios were recorded
+    step_index: int
+    channel: str
+    sent: int
+    met: int
+    failed_rejected: int
+    failed_receipt: int
+    failed_expired: int
+    late_success: int
+
+
 class LogStore(Protocol):
     async def logs(self, account_id: int, api: Api, flt: LogFilter) -> list[LogRow]: ...
+
+    async def funnel(self, account_id: int, since: datetime, until: datetime) -> list[FunnelRow]:
+        """The steps of the account's OMNI messages accepted in [since, until)."""
+        ...
 
 
 class MessageStore(Protocol):
@@ -549,6 +570,11 @@ class Housekeeping(Protocol):
 # --- metrics ---------------------------------------------------------------------------------
 
 
+# A step's funnel: the channel took it; it met its criterion; it failed, by reason (then the message
+# failed over, or ended on its last step); a delivery or read came after it had failed over.
+FUNNEL_OUTCOMES = ("sent", "met", "failed_rejected", "failed_receipt", "failed_expired", "late_success")
+
+
 class Metrics(Protocol):
     """Counters the services move, for `/metrics` (implemented by `omnirelay.metrics`).
 
@@ -584,6 +610,10 @@ class Metrics(Protocol):
         used and was skipped; the rest of its batch was handled."""
         ...
 
+    def funnel(self, scenario: str, step: int, channel: str, outcome: str) -> None:
+        """A step of an OMNI scenario (docs/api.md#analytics): `outcome` one of `FUNNEL_OUTCOMES`."""
+        ...
+
 
 class NoMetrics:
     """Counts nothing: the default where no `Metrics` is given (tests, tools)."""
@@ -607,6 +637,9 @@ class NoMetrics:
         pass
 
     def webhook_skipped(self, kind: str) -> None:
+        pass
+
+    def funnel(self, scenario: str, step: int, channel: str, outcome: str) -> None:
         pass
 
 

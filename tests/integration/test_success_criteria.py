@@ -5,7 +5,9 @@ attempts recorded."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -14,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnirelay.domain import failover
 from omnirelay.domain.messages import Channel, Receipt, SuccessCriterion
-from omnirelay.domain.statuses import DELIVERED_TO_HANDSET, NO_ERROR
-from omnirelay.ports import Api, LogFilter, LogRow, NewMessage, ReportFilter
+from omnirelay.domain.statuses import (
+    DELIVERED_TO_HANDSET,
+    EC_ABSENT_SUBSCRIBER_SM,
+    EC_NO_SESSION,
+    NO_ERROR,
+    UNDELIVERABLE_NOT_DELIVERED,
+)
+from omnirelay.ports import Api, FunnelRow, LogFilter, LogRow, NewMessage, ReportFilter
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.receipts import ReceiptProcessor
 from omnirelay.store.logs import SqlLogStore
@@ -27,13 +35,17 @@ from tests.doubles import FakeClock, InMemoryChannel
 
 
 class Counts:
-    """A `Metrics` that keeps what the receipt loop counted."""
+    """A `Metrics` that keeps the receipts and the funnel counted (the rest is not looked at)."""
 
     def __init__(self) -> None:
         self.receipts: list[str] = []
+        self.funnel_counts: Counter[tuple[str, int, str, str]] = Counter()
 
     def receipt(self, result: str) -> None:
         self.receipts.append(result)
+
+    def funnel(self, scenario: str, step: int, channel: str, outcome: str) -> None:
+        self.funnel_counts[(scenario, step, channel, outcome)] += 1
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return lambda *args: None
@@ -48,14 +60,29 @@ class World:
         self.sms = InMemoryChannel(Channel.SMS)
         self.counts = Counts()
         self.dispatcher = Dispatcher(
-            self.store, {Channel.FACEBOOK: self.fb, Channel.SMS: self.sms}, self.clock, owner="t"
+            self.store,
+            {Channel.FACEBOOK: self.fb, Channel.SMS: self.sms},
+            self.clock,
+            owner="t",
+            metrics=self.counts,  # type: ignore[arg-type]
         )
         self.receipts = ReceiptProcessor(self.store, self.clock, metrics=self.counts)  # type: ignore[arg-type]
 
-    def message(self, criterion: SuccessCriterion, message_id: str = "m1") -> NewMessage:
-        plan = (replace(PLAN[0], criterion=criterion), PLAN[1])
+    def message(
+        self,
+        criterion: SuccessCriterion,
+        message_id: str = "m1",
+        *,
+        user: str = "user-1",
+        phone: str = "41793026727",
+        scenario_key: str | None = None,
+    ) -> NewMessage:
+        plan = (replace(PLAN[0], criterion=criterion, to=user), replace(PLAN[1], to=phone))
         return msgspec.structs.replace(
-            new_message(self.clock, message_id), plan=plan, state=failover.start(plan, self.clock.now())
+            new_message(self.clock, message_id),
+            plan=plan,
+            state=failover.start(plan, self.clock.now()),
+            scenario_key=scenario_key,
         )
 
     async def step(self) -> None:
@@ -199,3 +226,77 @@ async def test_a_late_delivery_after_failover_is_a_late_success_pushed_when_aske
     ]
     assert kinds == (expected if intermediate else [expected[1]])
     assert world.counts.receipts[-1] == "late"
+
+
+async def test_the_funnel_from_stored_attempts_agrees_with_the_counters(world: World):
+    """docs/api.md#analytics: sent, met, failed by reason and late success, per scenario and step."""
+    s = "SCENARIO"
+    await world.store.insert_messages([world.message(SuccessCriterion.DELIVERED, "met", scenario_key=s)])
+    await world.step()
+    await world.receipt("facebook-1")  # met on Messenger
+    world.fb.script("user-2", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+    await world.store.insert_messages(
+        [world.message(SuccessCriterion.DELIVERED, "rejected", user="user-2", scenario_key=s)]
+    )
+    await world.step()  # refused by Messenger; the SMS goes out at once
+    await world.receipt("sms-1")
+    world.sms.script("41790000004", (UNDELIVERABLE_NOT_DELIVERED, EC_ABSENT_SUBSCRIBER_SM))
+    await world.store.insert_messages(
+        [world.message(SuccessCriterion.SEEN, "receipt", user="user-4", phone="41790000004", scenario_key=s)]
+    )
+    await world.step()
+    await world.receipts.record(
+        [
+            Receipt(
+                Channel.FACEBOOK,
+                "facebook-2",
+                UNDELIVERABLE_NOT_DELIVERED,
+                EC_ABSENT_SUBSCRIBER_SM,
+                world.clock.now(),
+            )
+        ]
+    )
+    await world.step()  # the failure receipt fails over
+    await world.step()  # and the SMSC refuses the SMS: the flow ends failed
+    await world.store.insert_messages([world.message(SuccessCriterion.DELIVERED, "expired", scenario_key=s)])
+    await world.step()
+    world.clock.advance(61)
+    await world.step()
+    await world.step()
+    await world.receipt("sms-2")
+    world.clock.advance(1)
+    await world.receipt("facebook-3")  # late: a late success
+    await world.store.insert_messages([world.message(SuccessCriterion.ACCEPTED, "accepted", scenario_key=s)])
+    await world.step()
+    world.clock.advance(1)
+    await world.receipt("facebook-4")  # after a success: no late success
+    await world.store.insert_messages([world.message(SuccessCriterion.DELIVERED, "other")])  # no scenario
+
+    funnel = await world.logs.funnel(1, world.clock.now() - timedelta(hours=1), world.clock.now())
+    assert funnel == [  # "other" has no attempt yet (not sent)
+        FunnelRow(s, 0, "FACEBOOK", 4, 2, 1, 1, 1, 1),
+        FunnelRow(s, 1, "SMS", 2, 2, 1, 0, 0, 0),
+    ]
+    counted = {(step, outcome): n for (_, step, _, outcome), n in world.counts.funnel_counts.items()}
+    for row in funnel:
+        if row.scenario_key is None:
+            continue
+        i = row.step_index
+        assert (
+            counted.get((i, "sent"), 0),
+            counted.get((i, "met"), 0),
+            counted.get((i, "failed_rejected"), 0),
+            counted.get((i, "failed_receipt"), 0),
+            counted.get((i, "failed_expired"), 0),
+            counted.get((i, "late_success"), 0),
+        ) == (
+            row.sent,
+            row.met,
+            row.failed_rejected,
+            row.failed_receipt,
+            row.failed_expired,
+            row.late_success,
+        )
+    # another account's period holds none of it; an empty period neither
+    assert await world.logs.funnel(2, world.clock.now() - timedelta(hours=1), world.clock.now()) == []
+    assert await world.logs.funnel(1, world.clock.now(), world.clock.now()) == []

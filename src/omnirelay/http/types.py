@@ -482,3 +482,34 @@ class HealthOut(Struct):
 class ReadyOut(Struct):
     status: Literal["ready", "not ready"]
     checks: dict[str, bool]  # "storage", and "smpp:<connector>" per SMPP connector: bound
+
+
+class FailedOut(Struct):
+    rejected: Annotated[int, Meta(description="refused by the channel before it was sent")]
+    failureReceipt: Annotated[int, Meta(description="a failure receipt after the channel took it")]
+    expired: Annotated[int, Meta(description="its validity ended before its success criterion was met")]
+
+
+class FunnelStepOut(Struct):
+    step: Annotated[int, Meta(description="the step's index in the message's plan, from 0")]
+    channel: str
+    sent: Annotated[int, Meta(description="the channel took it")]
+    met: Annotated[int, Meta(description="it met its success criterion")]
+    failed: Annotated[
+        FailedOut,
+        Meta(description="it failed, by reason: the message failed over to its next step, or ended"),
+    ]
+    lateSuccess: Annotated[int, Meta(description="a delivery or read came after it had failed over")]
+
+
+class FunnelScenarioOut(Struct):
+    scenarioKey: Annotated[
+        str | None, Meta(description="null: messages accepted before scenarios were recorded")
+    ]
+    steps: list[FunnelStepOut]
+
+
+class AnalyticsOut(Struct):
+    since: str
+    until: str
+    scenarios: list[FunnelScenarioOut]

@@ -159,6 +159,7 @@ class OmniSend:
                     notify=request.notify,
                     client_message_id=dest.message_id is not None,
                     final_report=final,
+                    scenario_key=scenario.key,
                 )
             )
 

@@ -107,6 +107,11 @@ class ReceiptProcessor:
         for outcome, ok in zip(outcomes, settled, strict=True):
             if outcome.late:
                 self._metrics.receipt("late")
+                late = outcome.record
+                if outcome.late_success and ok and late is not None and late.scenario_key is not None:
+                    step = outcome.owner[1] if outcome.owner is not None else 0
+                    channel = late.plan[step].channel.value
+                    self._metrics.funnel(late.scenario_key, step, channel, "late_success")
             elif outcome.progress:
                 self._metrics.receipt("progress")
             elif outcome.transition is not None and ok:
@@ -170,7 +175,7 @@ class ReceiptProcessor:
                         owner=owner,
                         late_success=success,
                         reports=late_reports,
-                        record=record if late_reports else None,
+                        record=record,
                     )
                 )
                 continue

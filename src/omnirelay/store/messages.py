@@ -78,6 +78,7 @@ _RECORD_COLUMNS = (
     messages.c.intermediate_report,
     messages.c.notify,
     messages.c.claims,
+    messages.c.scenario_key,
 )
 
 _MESSAGES_OUTBOX = claims.Outbox(
@@ -110,6 +111,7 @@ def _record(row: Any) -> MessageRecord:
         intermediate_report=m["intermediate_report"],
         notify=m["notify"],
         claims=m["claims"],
+        scenario_key=m["scenario_key"],
     )
 
 
@@ -339,6 +341,7 @@ _MESSAGE_INSERT = RowStatement.inserting(
         "callback_data",
         "intermediate_report",
         "notify",
+        "scenario_key",
     ),
 )
 
@@ -378,6 +381,7 @@ def _message_values(m: NewMessage) -> tuple[Any, ...]:
         m.callback_data,
         m.intermediate_report,
         m.notify,
+        m.scenario_key,
     )
 
 

@@ -139,6 +139,7 @@ messages = Table(
     Column("callback_data", Text, nullable=True),
     Column("intermediate_report", Boolean, nullable=False),
     Column("notify", Boolean, nullable=False),
+    Column("scenario_key", String(64), nullable=True),  # OMNI: the funnel's scenario (migration 0009)
     UniqueConstraint("account_id", "message_id", name="uq_messages_account_message_id"),
     Index("ix_messages_due", "next_action_at"),
     Index("ix_messages_account_created", "account_id", "created_at"),
