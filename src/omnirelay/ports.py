@@ -198,6 +198,7 @@ class InboxReceipt(msgspec.Struct, frozen=True):
     ref_sent_at: datetime | None = None  # when the send the ref names now was recorded
     step_ended_at: datetime | None = None  # set when that step is no longer being waited on
     step_ended_status: Status | None = None  # and the status it ended with
+    step_late: bool = False  # and a late receipt was recorded on it already
 
 
 class ReceiptOutcome(msgspec.Struct, frozen=True):

@@ -215,6 +215,8 @@ async def test_a_late_delivery_after_failover_is_a_late_success_pushed_when_aske
     await world.receipt("sms-1")  # the SMS is delivered: the final report
     world.clock.advance(2)
     await world.receipt("facebook-1")  # and then Messenger's delivery, late
+    world.clock.advance(1)
+    await world.receipt("facebook-1", seen=True)  # and its read: recorded, not pushed or counted again
     fb, sms = (await world.log()).attempts
     assert fb.status.name == "EXPIRED_EXPIRED" and fb.late_status is DELIVERED_TO_HANDSET
     assert sms.status.name == "DELIVERED_TO_HANDSET"
@@ -225,7 +227,8 @@ async def test_a_late_delivery_after_failover_is_a_late_success_pushed_when_aske
         ("INTERMEDIATE", "FACEBOOK", "DELIVERED_TO_HANDSET"),
     ]
     assert kinds == (expected if intermediate else [expected[1]])
-    assert world.counts.receipts[-1] == "late"
+    assert world.counts.receipts[-2:] == ["late", "late"]
+    assert fb.seen_at == world.clock.now()
 
 
 async def test_the_funnel_from_stored_attempts_agrees_with_the_counters(world: World):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from omnirelay.domain.failover import Delivered, Phase, StepFailed, StepResult
 from omnirelay.domain.messages import Receipt
@@ -37,6 +37,7 @@ from omnirelay.ports import (
     NO_METRICS,
     Clock,
     InboxReceipt,
+    MessageRecord,
     MessageStore,
     Metrics,
     NewReport,
@@ -132,6 +133,7 @@ class ReceiptProcessor:
                 delivered_in_batch.setdefault((item.record.pk, item.step_index), set()).add(item.receipt.ref)
         outcomes: list[ReceiptOutcome] = []
         transitioned: set[int] = set()
+        late_successes: set[tuple[int, int]] = set()  # one per attempt: the parts of an SMS each come
         for item in due:
             receipt, record = item.receipt, item.record
             if record is not None and _earlier_send(item):
@@ -150,34 +152,7 @@ class ReceiptProcessor:
                 if ended_at is not None and item.received_at <= ended_at:
                     outcomes.append(ReceiptOutcome(item.id, owner=owner))  # part of the outcome taken
                     continue
-                ended = item.step_ended_status
-                # a delivery or read for a step that failed over: the sender paid for both channels
-                success = receipt.status.is_success and ended is not None and not ended.is_success
-                log.info(
-                    "late receipt %s on step %d%s",
-                    receipt.status.name,
-                    item.step_index,
-                    " (seen)" if receipt.seen else "",
-                    extra={"message_id": record.message_id},
-                )
-                late_reports: tuple[NewReport, ...] = ()
-                if success and record.intermediate_report and record.notify and record.notify_url:
-                    result = StepResult(item.step_index, receipt.status, receipt.error)
-                    late_reports = (
-                        reports.report_for(
-                            record, result, now, record.message_count, final=False, prices=self._prices
-                        ),
-                    )
-                outcomes.append(
-                    ReceiptOutcome(
-                        item.id,
-                        late=True,
-                        owner=owner,
-                        late_success=success,
-                        reports=late_reports,
-                        record=record,
-                    )
-                )
+                outcomes.append(self._late(item, record, owner, late_successes, now))
                 continue
             if record.pk in transitioned:
                 outcomes.append(ReceiptOutcome(item.id, retry_at=now))  # re-read after this batch's write
@@ -198,6 +173,45 @@ class ReceiptProcessor:
             transitioned.add(record.pk)
             outcomes.append(ReceiptOutcome(item.id, transition=transition, owner=owner))
         return outcomes
+
+    def _late(
+        self,
+        item: InboxReceipt,
+        record: MessageRecord,
+        owner: tuple[int, int],
+        late_successes: set[tuple[int, int]],
+        now: datetime,
+    ) -> ReceiptOutcome:
+        """A receipt for a step that had ended: recorded on its attempt. A delivery or read for a
+        step that failed over is a late success (the sender paid for both channels): counted, and
+        pushed when asked, once per attempt (the parts of an SMS each send one)."""
+        receipt, ended = item.receipt, item.step_ended_status
+        success = (
+            receipt.status.is_success
+            and ended is not None
+            and not ended.is_success
+            and not item.step_late
+            and owner not in late_successes
+        )
+        if success:
+            late_successes.add(owner)
+        log.info(
+            "late receipt %s on step %d%s",
+            receipt.status.name,
+            owner[1],
+            " (seen)" if receipt.seen else "",
+            extra={"message_id": record.message_id},
+        )
+        late_reports: tuple[NewReport, ...] = ()
+        if success and record.intermediate_report and record.notify and record.notify_url:
+            result = StepResult(owner[1], receipt.status, receipt.error)
+            report = reports.report_for(
+                record, result, now, record.message_count, final=False, prices=self._prices
+            )
+            late_reports = (report,)
+        return ReceiptOutcome(
+            item.id, late=True, owner=owner, late_success=success, reports=late_reports, record=record
+        )
 
 
 def _earlier_send(item: InboxReceipt) -> bool:

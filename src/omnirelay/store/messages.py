@@ -745,7 +745,7 @@ class SqlMessageStore:
             pks = {r.message_pk for r in by_key.values()}
             records: dict[int, MessageRecord] = {}
             undelivered: dict[tuple[int, int], frozenset[str]] = {}
-            ended_at: dict[tuple[int, int], tuple[datetime, Status]] = {}
+            ended_at: dict[tuple[int, int], tuple[datetime, Status, bool]] = {}
             if pks:
                 by_pk = one_of(messages.c.id, list(pks), pg=self._pg)
                 for row in (await conn.execute(select(*_RECORD_COLUMNS).where(by_pk))).all():
@@ -793,13 +793,14 @@ class SqlMessageStore:
                     ref_sent_at=from_ms(ref_row.sent_at) if ref_row.sent_at is not None else None,
                     step_ended_at=ended[0] if (ended := ended_at.get(owner)) else None,
                     step_ended_status=ended[1] if ended else None,
+                    step_late=ended[2] if ended else False,
                 )
             )
         return out
 
     async def _steps_ended(
         self, conn: AsyncConnection, records: dict[int, MessageRecord], owners: Any
-    ) -> dict[tuple[int, int], tuple[datetime, Status]]:
+    ) -> dict[tuple[int, int], tuple[datetime, Status, bool]]:
         """When the steps that refs belong to ended, for the steps no longer waiting (only those:
         a receipt for the step being waited on, the usual case, costs no read)."""
         done: set[tuple[int, int]] = set()
@@ -809,16 +810,21 @@ class SqlMessageStore:
                 rec.state.phase is Phase.WAITING and rec.state.step_index == row.step_index
             ):
                 done.add((row.message_pk, row.step_index))
-        out: dict[tuple[int, int], tuple[datetime, Status]] = {}
+        out: dict[tuple[int, int], tuple[datetime, Status, bool]] = {}
+        a = attempts.c
         for chunk in _chunks(sorted(done)):
             rows = await conn.execute(
-                select(
-                    attempts.c.message_pk, attempts.c.step_index, attempts.c.done_at, attempts.c.status_id
-                ).where(tuple_(attempts.c.message_pk, attempts.c.step_index).in_(list(chunk)))
+                select(a.message_pk, a.step_index, a.done_at, a.status_id, a.late_at).where(
+                    tuple_(a.message_pk, a.step_index).in_(list(chunk))
+                )
             )
-            for a in rows:
-                if a.done_at is not None:
-                    out[(a.message_pk, a.step_index)] = (from_ms(a.done_at), STATUSES[a.status_id])
+            for row in rows:
+                if row.done_at is not None:
+                    out[(row.message_pk, row.step_index)] = (
+                        from_ms(row.done_at),
+                        STATUSES[row.status_id],
+                        row.late_at is not None,
+                    )
         return out
 
     async def settle_receipts(self, outcomes: Sequence[ReceiptOutcome]) -> list[bool]:
