@@ -23,8 +23,10 @@ from bench.harness import (
     LOAD_CPU,
     ROOT,
     SERVER_CPU,
+    SMS_SENDER,
     Database,
     Figure,
+    Production,
     database,
     free_port,
     log,
@@ -269,6 +271,7 @@ def expiry(
     gap_s: float = 5.0,
     rate: float | None = None,
     batch: int = 100,
+    criterion: str | None = None,
 ) -> dict[str, tuple[Figure, Figure]]:
     """`runs` batches with a 30 s Messenger validity to a person who never gets a delivery receipt:
     each expires and fails over to SMS; expiry → SMS submit latency. The production set-up, as for
@@ -277,13 +280,17 @@ def expiry(
     delivered on Messenger. `rate` None: each batch as fast as the API takes it, `gap_s` apart (a
     burst: the messages expire together); otherwise offered at `rate` msg/s in requests of `batch`,
     batches back to back (below capacity, so that the figure is the decision latency, as for the
-    rejection figure). The sender is pinned to CPU 1 (the gateway's is CPU 0) while it sends."""
+    rejection figure). The sender is pinned to CPU 1 (the gateway's is CPU 0) while it sends.
+    `criterion`: the messages go through a scenario whose Messenger step has this success
+    criterion (docs/api.md#success-criteria), e.g. SEEN: the step waits for a read until it expires."""
     out: dict[str, tuple[Figure, Figure]] = {}
-    tag = "exp" if rate is None else "expp"
+    tag = ("exp" if rate is None else "expp") + (criterion or "").lower()
+    scenario_key: str | None = None
 
     def body(user_key: str, run: int, k: int) -> bytes:
         return json.dumps(
             {
+                **({"scenarioKey": scenario_key} if scenario_key else {}),
                 "bulkId": f"{tag}{run}-{k}",
                 "destinations": [
                     {"to": {"facebookUserKey": user_key, "phoneNumber": phone(run * n + k + i)}}
@@ -303,6 +310,8 @@ def expiry(
         with database(backend) as db, production(db, 1) as prod:
             base = prod.gateway.base
             user_key = register_person(prod, 0)
+            if criterion is not None:
+                scenario_key = criterion_scenario(prod, criterion)
             with on_cpu(LOAD_CPU):
                 if rate is None:
                     with httpx.Client(timeout=60) as client:
@@ -329,12 +338,27 @@ def expiry(
                 lat = [r[1] - (r[0] + validity_s * 1000) for r in rows]
                 p50.add(percentile(lat, 50))
                 p99.add(percentile(lat, 99))
+                how = "burst" if rate is None else f"{rate:g} msg/s"
                 log(
-                    f"expiry ({'burst' if rate is None else f'{rate:g} msg/s'}) {backend} run {run + 1}: "
+                    f"expiry ({how}{', ' + criterion if criterion else ''}) {backend} run {run + 1}: "
                     f"{len(lat)}/{n} failed over; expiry→SMS p50 "
                     f"{percentile(lat, 50):.0f} ms p99 {percentile(lat, 99):.0f} ms"
                 )
     return out
+
+
+def criterion_scenario(prod: Production, criterion: str) -> str:
+    """A scenario like the bench Page's, its Messenger step with `criterion`; its key."""
+    flow = [
+        {"from": prod.applications[0], "channel": "FACEBOOK", "successCriterion": criterion},
+        {"from": SMS_SENDER, "channel": "SMS"},
+    ]
+    with httpx.Client(base_url=prod.gateway.base, timeout=30) as client:
+        r = client.post(
+            "/omni/1/scenarios", json={"name": f"bench {criterion}", "flow": flow}, headers=BENCH_HEADERS
+        )
+        r.raise_for_status()
+        return str(r.json()["key"])
 
 
 # -- 5. memory with a backlog -----------------------------------------------------------------

@@ -372,6 +372,7 @@ class Gateway:
             if await self.applications.application(app.key) is None:
                 await self.applications.create_application(app, now)
         await self.applications.add_user(sandbox.USER, now)
+        await self.applications.add_user(sandbox.USER_UNREAD, now)
         scenarios = self.services.scenarios
         try:
             await scenarios.get(account_id, sandbox.SCENARIO_KEY)
@@ -416,6 +417,7 @@ class Gateway:
                 f"{self.public_url()}/webhooks/facebook/{app.key}",
             )
         graph.add_user(sandbox.PAGE_ID, sandbox.PSID)
+        graph.add_user(sandbox.PAGE_ID, sandbox.PSID_UNREAD, never_read=True)  # docs/api.md#sandbox
         await graph.start()
         self.closers.append(graph.stop)
         self.graph_simulator = graph

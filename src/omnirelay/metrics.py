@@ -18,6 +18,7 @@ date on the hot path.
 | omnirelay_receipts_total | result (applied, late) |
 | omnirelay_pushes_total | result (ok, failed, given_up) |
 | omnirelay_messenger_webhook_skipped_total | kind (message, echo, delivery, read, postback, optin, …) |
+| omnirelay_funnel_steps_total | scenario (key), step (index), channel, outcome (`ports.FUNNEL_OUTCOMES`) |
 | omnirelay_http_requests_total | route (template), method, status_class |
 | omnirelay_messages_waiting | waiting_for (due, sending, scheduled, receipt) |
 | omnirelay_reports_queued | queue (pull, push) |
@@ -169,6 +170,14 @@ class PrometheusMetrics:
             ["kind"],
             r,
         )
+        self._funnel = _Counter(
+            "omnirelay_funnel_steps",
+            "OMNI scenario steps by outcome: sent (the channel took it), met (its success criterion), "
+            "failed_rejected / failed_receipt / failed_expired (it failed, and the message failed over "
+            "or ended), late_success (a delivery or read after it had failed over)",
+            ["scenario", "step", "channel", "outcome"],
+            r,
+        )
         self._http = _Counter(
             "omnirelay_http_requests",
             "HTTP answers by route template, method and status class",
@@ -200,6 +209,9 @@ class PrometheusMetrics:
 
     def webhook_skipped(self, kind: str) -> None:
         self._webhook_skipped.inc((kind,))
+
+    def funnel(self, scenario: str, step: int, channel: str, outcome: str) -> None:
+        self._funnel.inc((scenario, str(step), channel, outcome))
 
     # -- HTTP ------------------------------------------------------------------------------------
 

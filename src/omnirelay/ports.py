@@ -12,7 +12,7 @@ import msgspec
 
 from omnirelay.domain.connectors import SmppConnector, SmsRoute
 from omnirelay.domain.failover import Decision, FlowState, PlannedStep
-from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt
+from omnirelay.domain.messages import AddressKind, Channel, Outbound, Receipt, SuccessCriterion
 from omnirelay.domain.messenger_events import WebhookBatch
 from omnirelay.domain.nodes import Node
 from omnirelay.domain.prices import Price
@@ -149,6 +149,7 @@ class NewMessage(msgspec.Struct, frozen=True):
     notify: bool = True
     client_message_id: bool = False  # supplied by the client: check for duplicates
     final_report: NewReport | None = None  # rejected at acceptance: its one final report
+    scenario_key: str | None = None  # OMNI: the scenario it goes through (the funnel's)
 
 
 class MessageRecord(msgspec.Struct, frozen=True):
@@ -168,6 +169,7 @@ class MessageRecord(msgspec.Struct, frozen=True):
     intermediate_report: bool
     notify: bool
     claims: int = 0  # claims since the last written outcome (a message failing after its send)
+    scenario_key: str | None = None
 
 
 class Transition(msgspec.Struct, frozen=True):
@@ -196,6 +198,8 @@ class InboxReceipt(msgspec.Struct, frozen=True):
     undelivered_refs: frozenset[str]  # SMS: parts of the same attempt not yet delivered
     ref_sent_at: datetime | None = None  # when the send the ref names now was recorded
     step_ended_at: datetime | None = None  # set when that step is no longer being waited on
+    step_ended_status: Status | None = None  # and the status it ended with
+    step_late: bool = False  # and a late receipt was recorded on it already
 
 
 class ReceiptOutcome(msgspec.Struct, frozen=True):
@@ -203,6 +207,11 @@ class ReceiptOutcome(msgspec.Struct, frozen=True):
     retry_at: datetime | None = None  # unmatched: look again then; None: done with it
     transition: Transition | None = None
     late: bool = False  # recorded on its attempt only
+    progress: bool = False  # short of the step's criterion (delivered, SEEN asked): recorded, no transition
+    late_success: bool = False  # late, a delivery or read for a step that had failed over
+    # late: the intermediate report to queue with it (`intermediateReport`), and its message
+    reports: tuple[NewReport, ...] = ()
+    record: MessageRecord | None = None
     # (message pk, step) the receipt was matched to: its ref is marked delivered, its late receipt
     # recorded, only while the ref still names that send; None: matched to nothing
     owner: tuple[int, int] | None = None
@@ -239,6 +248,9 @@ class LogAttempt:
     done_at: datetime | None
     late_status: Status | None = None
     late_at: datetime | None = None
+    criterion: SuccessCriterion = SuccessCriterion.DELIVERED
+    delivered_at: datetime | None = None  # a delivery short of the criterion (SEEN asked)
+    seen_at: datetime | None = None  # a read, on time or late
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +270,27 @@ class LogRow:
     attempts: tuple[LogAttempt, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    """One step of one scenario over a period, from the stored attempts (docs/api.md#analytics)."""
+
+    scenario_key: str | None  # None: messages from before scenarios were recorded
+    step_index: int
+    channel: str
+    sent: int
+    met: int
+    failed_rejected: int
+    failed_receipt: int
+    failed_expired: int
+    late_success: int
+
+
 class LogStore(Protocol):
     async def logs(self, account_id: int, api: Api, flt: LogFilter) -> list[LogRow]: ...
+
+    async def funnel(self, account_id: int, since: datetime, until: datetime) -> list[FunnelRow]:
+        """The steps of the account's OMNI messages accepted in [since, until)."""
+        ...
 
 
 class MessageStore(Protocol):
@@ -703,6 +734,11 @@ class Housekeeping(Protocol):
 # --- metrics ---------------------------------------------------------------------------------
 
 
+# A step's funnel: the channel took it; it met its criterion; it failed, by reason (then the message
+# failed over, or ended on its last step); a delivery or read came after it had failed over.
+FUNNEL_OUTCOMES = ("sent", "met", "failed_rejected", "failed_receipt", "failed_expired", "late_success")
+
+
 class Metrics(Protocol):
     """Counters the services move, for `/metrics` (implemented by `omnirelay.metrics`).
 
@@ -738,6 +774,10 @@ class Metrics(Protocol):
         used and was skipped; the rest of its batch was handled."""
         ...
 
+    def funnel(self, scenario: str, step: int, channel: str, outcome: str) -> None:
+        """A step of an OMNI scenario (docs/api.md#analytics): `outcome` one of `FUNNEL_OUTCOMES`."""
+        ...
+
 
 class NoMetrics:
     """Counts nothing: the default where no `Metrics` is given (tests, tools)."""
@@ -761,6 +801,9 @@ class NoMetrics:
         pass
 
     def webhook_skipped(self, kind: str) -> None:
+        pass
+
+    def funnel(self, scenario: str, step: int, channel: str, outcome: str) -> None:
         pass
 
 

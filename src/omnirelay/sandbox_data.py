@@ -1,8 +1,10 @@
 """The sandbox's demo data (docs/api.md#sandbox), shared by provisioning and the simulators' set-up.
 
 The sandbox rules: account Aladdin / open sesame; two Facebook applications
-(`8F0792F86035A9F4290821F1EE6BC06A` and `FacebookApplicationKey`) on simulated pages; one
-registered Messenger user, `9c29bd43-054b-4cfe-a1d4-0b37812b4ed3`, of the first application; the
+(`8F0792F86035A9F4290821F1EE6BC06A` and `FacebookApplicationKey`) on simulated pages; two
+registered Messenger users of the first application: `9c29bd43-054b-4cfe-a1d4-0b37812b4ed3`, who
+reads every message (a delivery, then a read), and `e5d0c2a8-7b41-4e3f-9c6a-2f1b8e4d7a90`, who
+gets every message and never reads one (a delivery only: a SEEN step to them fails over); the
 default scenario `CC9F01A5DC7BEE2C2B829D203482A654` = FACEBOOK (first application) then SMS
 (`InfoSMS`). No Messenger user has a phone number, so a message addressed by phone number only is
 refused by the simulated Messenger (no matching user) and fails over to SMS.
@@ -21,6 +23,8 @@ PAGE_ID = "100000000000001"
 PAGE_ID_2 = "100000000000002"
 USER_KEY = "9c29bd43-054b-4cfe-a1d4-0b37812b4ed3"
 PSID = "2000000000000001"
+USER_KEY_UNREAD = "e5d0c2a8-7b41-4e3f-9c6a-2f1b8e4d7a90"  # delivered, never read
+PSID_UNREAD = "2000000000000002"
 SCENARIO_KEY = "CC9F01A5DC7BEE2C2B829D203482A654"
 SMS_SENDER = "InfoSMS"
 SMSC_SYSTEM_ID = "omnirelay"
@@ -32,8 +36,11 @@ APP_SECRET = "sandbox-app-secret"  # noqa: S105 - signs the local simulator's we
 VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
 
 USER = MessengerUser(user_key=USER_KEY, application_key=APP_KEY, psid=PSID)
+USER_UNREAD = MessengerUser(user_key=USER_KEY_UNREAD, application_key=APP_KEY, psid=PSID_UNREAD)
 SCENARIO = ScenarioChange(
-    name="Sandbox: Facebook, then SMS", flow=[(APP_KEY, "FACEBOOK"), (SMS_SENDER, "SMS")], is_default=True
+    name="Sandbox: Facebook, then SMS",
+    flow=[(APP_KEY, "FACEBOOK", None), (SMS_SENDER, "SMS", None)],
+    is_default=True,
 )
 
 

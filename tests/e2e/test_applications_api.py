@@ -206,7 +206,10 @@ async def test_another_accounts_keys_behave_as_unknown(server: RunningServer) ->
         == "Sandbox application"
     )
     users = json_of(await server.client.get(f"{APPS}/{sb.APP_KEY}/users", headers=BASIC))
-    assert users == [{"key": sb.USER_KEY, "integrationType": "FACEBOOK"}]
+    assert users == [
+        {"key": sb.USER_KEY, "integrationType": "FACEBOOK"},
+        {"key": sb.USER_KEY_UNREAD, "integrationType": "FACEBOOK"},  # the sandbox's user who never reads
+    ]
 
 
 async def test_users_list_phone_numbers_and_delete(server: RunningServer) -> None:
@@ -216,7 +219,7 @@ async def test_users_list_phone_numbers_and_delete(server: RunningServer) -> Non
         await simulator.user_sends(sb.PAGE_ID, text="hi")
     users_url = f"{APPS}/{sb.APP_KEY}/users"
     everyone = json_of(await server.client.get(users_url, headers=BASIC))
-    assert len(everyone) == 4 and everyone[0]["key"] == sb.USER_KEY
+    assert len(everyone) == 5 and [u["key"] for u in everyone[:2]] == [sb.USER_KEY, sb.USER_KEY_UNREAD]
     assert all(u["integrationType"] == "FACEBOOK" for u in everyone)
     page = json_of(await server.client.get(f"{users_url}?limit=2&offset=1", headers=BASIC))
     assert page == everyone[1:3]
@@ -262,4 +265,4 @@ async def test_users_list_phone_numbers_and_delete(server: RunningServer) -> Non
     assert (await server.client.delete(f"{users_url}/{victim}", headers=BASIC)).status_code == 204
     assert (await server.client.get(f"{users_url}/{victim}", headers=BASIC)).status_code == 404
     assert (await server.client.delete(f"{users_url}/{victim}", headers=BASIC)).status_code == 404
-    assert len(json_of(await server.client.get(users_url, headers=BASIC))) == 3
+    assert len(json_of(await server.client.get(users_url, headers=BASIC))) == 4

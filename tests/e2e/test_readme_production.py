@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningServer, free_port
+from omnirelay import sandbox_data as sb
+from tests.e2e.conftest import BASIC, RunningServer, free_port, json_of
 from tests.unit.test_openapi import check_request, load
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -115,3 +116,37 @@ async def test_the_messenger_example_waits_for_its_report(server: RunningServer)
     (result,) = report["results"]
     assert result["messageId"] == sent["messageId"]
     assert result["status"]["name"] == "DELIVERED_TO_HANDSET"
+
+
+@pytest.mark.timeout(120)
+async def test_the_seen_tour_fails_over_unless_the_message_is_read(server: RunningServer):
+    """The "60 seconds" section's SEEN example, run as written against a sandbox server: read by
+    one sandbox user (no SMS), delivered and never read by the other (SMS after 30 s)."""
+    first = readme_block("## 60 seconds")
+    setup = "\n".join(line for line in first.splitlines() if line.startswith(("AUTH=", "API=")))
+    setup = replaced(setup, "API=http://127.0.0.1:8080", f"API={server.base_url}")
+    seen = readme_block("**Read, or SMS.**")
+    shell = await asyncio.create_subprocess_exec(
+        "bash", "-c", f"set -euo pipefail\n{setup}\n{seen}\n", stdout=subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(shell.communicate(), timeout=90)
+    assert shell.returncode == 0
+    read, unread, logs, analytics = answers(out.decode())
+    (row,) = logs["results"]
+    assert row["messageId"] == unread["messages"][0]["messageId"]
+    fb, sms = row["attempts"]
+    assert (fb["channel"], fb["status"]["name"], fb["successCriterion"]) == (
+        "FACEBOOK",
+        "EXPIRED_EXPIRED",
+        "SEEN",
+    )
+    assert "deliveredAt" in fb and "seenAt" not in fb
+    assert (sms["channel"], sms["status"]["name"]) == ("SMS", "DELIVERED_TO_HANDSET")
+    (read_row,) = json_of(
+        await server.client.get(f"/omni/1/logs?messageId={read['messages'][0]['messageId']}", headers=BASIC)
+    )["results"]
+    assert [(a["channel"], a["status"]["name"]) for a in read_row["attempts"]] == [
+        ("FACEBOOK", "DELIVERED_TO_HANDSET")
+    ]
+    steps = next(s["steps"] for s in analytics["scenarios"] if s["scenarioKey"] != sb.SCENARIO_KEY)
+    assert [(s["sent"], s["met"], s["failed"]["expired"]) for s in steps] == [(2, 1, 1), (1, 1, 0)]

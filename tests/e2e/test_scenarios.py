@@ -21,7 +21,7 @@ async def test_create_get_list_update_delete(server: RunningServer):
     created = json_of(r)
     key = created["key"]
     assert len(key) == 32 and key == key.upper()
-    assert created == {**SEED, "key": key}
+    assert created == {**SEED, "key": key}  # the default criterion is not shown: Infobip's answer
     # the new default demoted the sandbox's
     defaults = json_of(await c.get("/omni/1/scenarios?default=true", headers=BASIC))["scenarios"]
     assert [s["key"] for s in defaults] == [key]
@@ -59,6 +59,24 @@ async def test_validation(server: RunningServer):
         ),
         ({**SEED, "flow": [{"channel": "SMS"}]}, "flow[0].from: is required"),
         ({**SEED, "default": "yes"}, "default: Expected `bool | null`, got `str`"),
+        (
+            {**SEED, "flow": [{"from": "InfoSMS", "channel": "SMS", "successCriterion": "SEEN"}]},
+            "flow[0].successCriterion: SEEN is not possible on SMS: it reports no reads",
+        ),
+        (
+            {**SEED, "flow": [{"from": "InfoSMS", "channel": "SMS", "successCriterion": "READ"}]},
+            "flow[0].successCriterion: Invalid enum value 'READ'",
+        ),
+        (
+            {
+                **SEED,
+                "flow": [
+                    {"from": "InfoSMS", "channel": "SMS"},
+                    {"from": "InfoSMS", "channel": "SMS", "successCriterion": "ACCEPTED"},
+                ],
+            },
+            "flow[1]: repeats flow[0] (same channel and from)",
+        ),
     ]
     for body, text in cases:
         r = await server.client.post("/omni/1/scenarios", json=body, headers=BASIC)
@@ -81,3 +99,31 @@ async def test_first_scenario_of_an_account_becomes_default(server: RunningServe
     assert [s["name"] for s in listed] == ["sms only"]
     r = await server.client.get("/omni/1/scenarios/CC9F01A5DC7BEE2C2B829D203482A654", auth=auth)
     assert r.status_code == 404
+
+
+async def test_success_criteria_are_kept_and_seen_on_sms_is_refused_on_update(server: RunningServer):
+    """docs/api.md#success-criteria: one per step, DELIVERED when left out."""
+    c = server.client
+    flow = [
+        {"from": "FacebookApplicationKey", "channel": "FACEBOOK", "successCriterion": "SEEN"},
+        {"from": "InfoSMS", "channel": "SMS", "successCriterion": "ACCEPTED"},
+    ]
+    body = {
+        "name": "seen",
+        "flow": [*flow, {"from": "447700900123", "channel": "SMS", "successCriterion": "DELIVERED"}],
+    }
+    created = json_of(await c.post("/omni/1/scenarios", json=body, headers=BASIC))
+    flow.append({"from": "447700900123", "channel": "SMS"})  # the default is not shown
+    assert created["flow"] == flow
+    key = created["key"]
+    assert json_of(await c.get(f"/omni/1/scenarios/{key}", headers=BASIC))["flow"] == flow
+    r = await c.put(
+        f"/omni/1/scenarios/{key}",
+        json={"flow": [{"from": "InfoSMS", "channel": "SMS", "successCriterion": "SEEN"}]},
+        headers=BASIC,
+    )
+    assert r.status_code == 400
+    error = json_of(r)["requestError"]["serviceException"]
+    assert error["messageId"] == "BAD_REQUEST"
+    assert error["text"] == "flow[0].successCriterion: SEEN is not possible on SMS: it reports no reads"
+    assert json_of(await c.get(f"/omni/1/scenarios/{key}", headers=BASIC))["flow"] == flow  # unchanged

@@ -63,6 +63,7 @@ BEYOND_SCHEMA = {
     "POST /omni/1/text": re.compile(r"scenarioKey"),
     "GET /omni/1/logs": re.compile(r"sentSince|sentUntil"),  # a calendar date, years 1 to 9999
     "GET /facebook/1/logs": re.compile(r"sentSince|sentUntil"),
+    "GET /omni/1/analytics": re.compile(r"since|until"),  # a calendar date, years 1 to 9999
     "POST /admin/1/connectors": re.compile(r"reconnectMaxS"),  # at least reconnectMinS
     "PUT /admin/1/connectors/{name}": re.compile(r"reconnectMaxS|name"),  # name: the path's
     "POST /admin/1/routes": re.compile(r"connector"),  # a connector that exists

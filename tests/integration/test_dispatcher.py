@@ -398,15 +398,23 @@ async def test_an_accepted_send_that_cannot_be_recorded_is_not_sent_again(engine
                 "CREATE TRIGGER refuse_ref BEFORE INSERT ON channel_refs "
                 "FOR EACH ROW EXECUTE FUNCTION refuse_ref()"
             )
-    world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
-    await world.store.insert_messages([new_message(world.clock, "m1")])
-    await world.step()
-    assert len(world.sms.sent) == 1
-    m1 = await world.store.record_by_message_id(1, "m1")
-    assert m1 is not None and m1.state.phase is Phase.WAITING
-    world.clock.advance(61)  # past the lease and the SMS step's validity
-    await world.step()
-    await world.step()
-    assert len(world.sms.sent) == 1  # never sent again
-    (report,) = await world.reports()
-    assert report["channel"] == "SMS" and report["status"]["name"] == "EXPIRED_EXPIRED"
+    try:
+        world.fb.script("user-1", (UNDELIVERABLE_NOT_DELIVERED, EC_NO_SESSION))
+        await world.store.insert_messages([new_message(world.clock, "m1")])
+        await world.step()
+        assert len(world.sms.sent) == 1
+        m1 = await world.store.record_by_message_id(1, "m1")
+        assert m1 is not None and m1.state.phase is Phase.WAITING
+        world.clock.advance(61)  # past the lease and the SMS step's validity
+        await world.step()
+        await world.step()
+        assert len(world.sms.sent) == 1  # never sent again
+        (report,) = await world.reports()
+        assert report["channel"] == "SMS" and report["status"]["name"] == "EXPIRED_EXPIRED"
+    finally:  # a PostgreSQL test database is reused (truncated, triggers kept): the next test's sms-1
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "DROP TRIGGER refuse_ref" + ("" if engine.dialect.name == "sqlite" else " ON channel_refs")
+            )
+            if engine.dialect.name != "sqlite":
+                await conn.exec_driver_sql("DROP FUNCTION refuse_ref()")

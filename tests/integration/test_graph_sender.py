@@ -34,6 +34,7 @@ from omnirelay.domain.messages import (
     Outbound,
     SenderAction,
     SmsContent,
+    SuccessCriterion,
 )
 from omnirelay.ports import Accepted, MessengerApplication, MessengerUser
 from omnirelay.sandbox.graph import GraphSimulator
@@ -156,6 +157,7 @@ def outbound(
     to: str = USER_KEY,
     to_kind: AddressKind = AddressKind.USER_KEY,
     sender: str = APP_KEY,
+    criterion: SuccessCriterion = SuccessCriterion.DELIVERED,
 ) -> Outbound:
     return Outbound(
         message_id=str(uuid.uuid4()),
@@ -166,6 +168,7 @@ def outbound(
         to_kind=to_kind,
         content=content,
         expires_at=datetime(2026, 1, 7, tzinfo=UTC),
+        criterion=criterion,
     )
 
 
@@ -311,6 +314,28 @@ async def test_registered_phone_still_waits_for_the_delivery(
     accepted = await sender.send(outbound(TEXT, to="38591000111", to_kind=AddressKind.PHONE))
     assert last_body(graph)["recipient"] == {"id": PHONE_USER_PSID}
     assert accepted.status == s.PENDING_WAITING_DELIVERY
+
+
+async def test_seen_by_phone_number_is_not_sent_as_meta_reports_no_read(
+    sender: GraphSender, graph: GraphSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/decisions/0011-success-criteria.md: the step could only expire after it was paid for."""
+    with pytest.raises(MessageRejected) as info:
+        await sender.send(
+            outbound(TEXT, to="41793026727", to_kind=AddressKind.PHONE, criterion=SuccessCriterion.SEEN)
+        )
+    assert (info.value.status, info.value.error) == (s.UNDELIVERABLE_NOT_SENT, s.EC_CRITERION_NOT_REPORTED)
+    assert not info.value.pause_channel and graph.requests == []
+    # a registered number is sent by PSID, whose reads Meta reports: SEEN is waited for there
+    accepted = await sender.send(
+        outbound(TEXT, to="38591000111", to_kind=AddressKind.PHONE, criterion=SuccessCriterion.SEEN)
+    )
+    assert accepted.status == s.PENDING_WAITING_DELIVERY
+    # DELIVERED by phone number: met at Meta's acceptance, and the log says so
+    with caplog.at_level(logging.INFO, logger="omnirelay.channels.messenger.graph"):
+        accepted = await sender.send(outbound(TEXT, to="41793026727", to_kind=AddressKind.PHONE))
+    assert accepted.status == s.DELIVERED_TO_OPERATOR
+    assert any("criterion DELIVERED met at Meta's acceptance" in r.getMessage() for r in caplog.records)
 
 
 async def test_phone_unknown_to_messenger_fails_over(sender: GraphSender, graph: GraphSimulator) -> None:

@@ -4,20 +4,26 @@ A message carries a frozen plan: the scenario steps that apply to its destinatio
 in order. Its state is which step is current, whether that step is due to be sent (READY) or
 sent and awaiting a receipt (WAITING), the step's validity deadline, and how often it was tried.
 
-    READY ──send ok (pending)──► WAITING ──delivered──► DONE (success)
-      │  ▲                          │
+    READY ──send ok (pending)──► WAITING ──criterion met──► DONE (success)
+      │  ▲                          │ ▲
+      │  │                          │ └─delivered, SEEN asked: progress, state unchanged
       │  └─transient, retry at t    ├─failure receipt / deadline──► next step READY, or DONE (failure)
       │    (a paused sender: at its pause's end, tries untouched)
       ├─rejected──► next step READY, or DONE (failure)
-      ├─send ok (final status, e.g. a sender action)──► DONE
+      ├─send ok (final status, e.g. a sender action; or criterion ACCEPTED)──► DONE
       ├─deadline passed (or the next retry would pass it)──► next step READY, or DONE
       └─abandoned (the gateway kept failing to record it)──► DONE (failure), in any phase
 
 Every function here is pure: time comes in as `now`, randomness as `jitter` in [0, 1).
+A step's success criterion (docs/api.md#success-criteria) says which outcome ends it well:
+ACCEPTED the channel's acceptance (DELIVERED_TO_OPERATOR), DELIVERED a delivery receipt, SEEN a
+read receipt (`Delivered(seen=True)`); a delivery short of SEEN is `Decision.progress` and the step
+keeps waiting.
+
 Invariants (tested with hypothesis): steps are tried in order and none is skipped; a step is
 sent again only as a retry of a transient failure (one that spends a try, or a paused sender,
 which does not: the step deadline bounds both); a flow ends exactly once; the final outcome
-is the result of the last step tried.
+is the result of the last step tried; a step ends in success only when its criterion is met.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from omnirelay.domain.messages import AddressKind, Channel, FacebookContent, SmsContent
+from omnirelay.domain.messages import AddressKind, Channel, FacebookContent, SmsContent, SuccessCriterion
 from omnirelay.domain.statuses import (
+    DELIVERED_TO_OPERATOR,
     EC_TIME_OUT,
     EC_VALIDITY_EXPIRED,
     EXPIRED_EXPIRED,
@@ -62,6 +69,8 @@ class PlannedStep:
     validity_s: int
     facebook: FacebookContent | None = None
     sms: SmsContent | None = None
+    # last, with its default: plans stored before criteria existed decode as DELIVERED
+    criterion: SuccessCriterion = SuccessCriterion.DELIVERED
 
     @property
     def content(self) -> FacebookContent | SmsContent:
@@ -106,8 +115,11 @@ class StepFailed:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
+    """A delivery receipt; `seen`: a read receipt (which says delivered as well)."""
+
     status: Status
     error: ErrorCode = NO_ERROR
+    seen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +153,8 @@ class Decision:
     step_ended: StepResult | None = None  # the current step ended (delivered or failed)
     final: StepResult | None = None  # the whole flow ended with this result
     ignored: bool = False  # the outcome did not apply (flow already done, or stale)
+    # a receipt short of the step's criterion (delivered, SEEN asked): recorded, the step waits on
+    progress: StepResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +198,9 @@ def advance(
             if status.is_final:
                 result = StepResult(state.step_index, status, NO_ERROR)
                 return _finish(state, result)
+            if plan[state.step_index].criterion is SuccessCriterion.ACCEPTED:
+                # the channel has it, which is all this step asks: what a platform's acceptance means
+                return _finish(state, StepResult(state.step_index, DELIVERED_TO_OPERATOR, NO_ERROR))
             waiting = replace(
                 state, phase=Phase.WAITING, tries=state.tries + 1, next_action_at=state.step_deadline
             )
@@ -209,10 +226,13 @@ def advance(
             return Decision(replace(state, tries=tries, next_action_at=at))
         case StepFailed(status=status, error=error):
             return _step_failed(plan, state, StepResult(state.step_index, status, error), now)
-        case Delivered(status=status, error=error):
+        case Delivered(status=status, error=error, seen=seen):
             if state.phase is not Phase.WAITING:
                 return Decision(state, ignored=True)
-            return _finish(state, StepResult(state.step_index, status, error))
+            result = StepResult(state.step_index, status, error)
+            if plan[state.step_index].criterion is SuccessCriterion.SEEN and not seen:
+                return Decision(state, progress=result)
+            return _finish(state, result)
         case DeadlineReached():
             if now < state.step_deadline:
                 return Decision(state, ignored=True)

@@ -24,10 +24,24 @@ OMNI_CHANNEL_NAMES = frozenset(
 )
 
 
+class SuccessCriterion(StrEnum):
+    """What ends a scenario step successfully (docs/api.md#success-criteria); short of it, the step
+    waits until its validity ends and then fails over."""
+
+    ACCEPTED = "ACCEPTED"  # the channel took the message (SMPP submit_sm_resp, Graph's 200)
+    DELIVERED = "DELIVERED"  # a delivery receipt (the default: the behaviour before criteria)
+    SEEN = "SEEN"  # a read receipt (Messenger `message_reads`); a read counts as delivered too
+
+
+# Channels that report reads: SEEN on any other is refused when the scenario is written.
+READ_RECEIPT_CHANNELS = frozenset({Channel.FACEBOOK})
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     channel: Channel
     sender: str  # the step's `from`: application key for FACEBOOK, sender id for SMS
+    criterion: SuccessCriterion = SuccessCriterion.DELIVERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +138,14 @@ class Outbound:
     to_kind: AddressKind
     content: Content
     expires_at: datetime  # end of the step's validity period (SMPP validity_period)
+    # a sender that cannot report it for this address refuses the send (docs/api.md#success-criteria)
+    criterion: SuccessCriterion = SuccessCriterion.DELIVERED
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """A channel's word on a message it accepted: delivered, or failed after acceptance.
+    `seen`: a read receipt (Messenger `message_reads`), which says delivered as well.
 
     `ref` is the id the channel gave at acceptance (Graph `message_id`, SMSC `message_id` scoped
     by its connector). `sent_after`: the adapter knows the ref was handed out for a send it made at
@@ -142,6 +159,7 @@ class Receipt:
     done_at: datetime
     detail: dict[str, str] = field(default_factory=dict)
     sent_after: datetime | None = None
+    seen: bool = False
 
 
 # --- validation of Facebook content (docs/api.md#messenger-message-types) ----------------------------

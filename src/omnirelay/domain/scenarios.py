@@ -7,7 +7,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from omnirelay.domain.errors import ValidationFailed
-from omnirelay.domain.messages import OMNI_CHANNEL_NAMES, Channel, Step
+from omnirelay.domain.messages import (
+    OMNI_CHANNEL_NAMES,
+    READ_RECEIPT_CHANNELS,
+    Channel,
+    Step,
+    SuccessCriterion,
+)
 
 # Bounds of a scenario (docs/decisions/0008-input-limits.md): each step may send once per message,
 # so the number of steps bounds the sends one accepted message can cost.
@@ -37,19 +43,23 @@ def check_name(name: str | None) -> str:
     return name
 
 
-def check_flow(
-    raw: list[tuple[str | None, str | None]] | None, application_keys: Collection[str]
-) -> tuple[Step, ...]:
-    """Validate `flow` as (from, channel) pairs; FACEBOOK senders must be the account's applications.
+RawStep = tuple[str | None, str | None, str | None]  # from, channel, successCriterion
+
+
+def check_flow(raw: list[RawStep] | None, application_keys: Collection[str]) -> tuple[Step, ...]:
+    """Validate `flow` as (from, channel, successCriterion); FACEBOOK senders must be the account's
+    applications; a criterion left out is DELIVERED; SEEN only on a channel that reports reads
+    (docs/api.md#success-criteria).
 
     A channel may come back with another sender (a second page, another SMS sender); the same step
-    twice would send the same content to the same address again, so it is refused."""
+    twice would send the same content to the same address again, so it is refused, whatever the
+    criteria."""
     if not raw:
         raise ValidationFailed(field="flow", problem="must not be empty")
     if len(raw) > MAX_STEPS:
         raise ValidationFailed(field="flow", problem=f"must hold at most {MAX_STEPS} items")
     steps: list[Step] = []
-    for i, (sender, channel) in enumerate(raw):
+    for i, (sender, channel, criterion) in enumerate(raw):
         where = f"flow[{i}]"
         if not channel:
             raise ValidationFailed(field=f"{where}.channel", problem="is required")
@@ -65,9 +75,23 @@ def check_flow(
             raise ValidationFailed(
                 field=f"{where}.from", problem=f"{sender} is not a Facebook application key of this account"
             )
-        step = Step(Channel(channel), sender)
-        if step in steps:
-            first = steps.index(step)
-            raise ValidationFailed(field=where, problem=f"repeats flow[{first}] (same channel and from)")
+        step = Step(Channel(channel), sender, _criterion(criterion, where))
+        if step.criterion is SuccessCriterion.SEEN and step.channel not in READ_RECEIPT_CHANNELS:
+            raise ValidationFailed(
+                field=f"{where}.successCriterion",
+                problem=f"SEEN is not possible on {channel}: it reports no reads",
+            )
+        for first, other in enumerate(steps):
+            if (other.channel, other.sender) == (step.channel, step.sender):
+                raise ValidationFailed(field=where, problem=f"repeats flow[{first}] (same channel and from)")
         steps.append(step)
     return tuple(steps)
+
+
+def _criterion(raw: str | None, where: str) -> SuccessCriterion:
+    if raw is None:
+        return SuccessCriterion.DELIVERED
+    if raw not in SuccessCriterion.__members__:
+        names = ", ".join(SuccessCriterion)
+        raise ValidationFailed(field=f"{where}.successCriterion", problem=f"must be one of {names}")
+    return SuccessCriterion(raw)

@@ -155,6 +155,11 @@ EC_PROVIDER_TIMEOUT = _e(2, 7051, "EC_PROVIDER_TIMEOUT", False)
 # omnirelay's own: the gateway failed on this message after claiming it again and again (a message
 # it could send but not record); parked instead of being sent again every lease
 EC_PROCESSING_FAILED = _e(2, 7052, "EC_PROCESSING_FAILED", True, "Message could not be processed")
+# omnirelay's own: the step's success criterion cannot be reported for this address (SEEN on a
+# Messenger send by phone number, which Meta never confirms): not sent, the flow moves on
+EC_CRITERION_NOT_REPORTED = _e(
+    2, 7053, "EC_CRITERION_NOT_REPORTED", True, "Success criterion cannot be reported for this destination"
+)
 
 ERRORS: dict[int, ErrorCode] = {
     e.id: e
@@ -192,6 +197,7 @@ ERRORS: dict[int, ErrorCode] = {
         EC_PROVIDER_INTERNAL_ERROR,
         EC_PROVIDER_TIMEOUT,
         EC_PROCESSING_FAILED,
+        EC_CRITERION_NOT_REPORTED,
     )
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -13,8 +14,12 @@ from omnirelay.domain.statuses import STATUSES, StatusGroup
 from omnirelay.domain.times import format_time, parse_time
 from omnirelay.http.context import account, channel_param, int_param, json_response, services
 from omnirelay.http.types import (
+    AnalyticsOut,
     AttemptOut,
     ErrorOut,
+    FailedOut,
+    FunnelScenarioOut,
+    FunnelStepOut,
     LateDeliveryOut,
     LogOut,
     LogsOut,
@@ -101,6 +106,9 @@ def render(row: LogRow, api: Api, prices: PriceList | None = None) -> LogOut:
                     if a.late_status is not None
                     else None
                 ),
+                successCriterion=a.criterion.value,
+                deliveredAt=format_time(a.delivered_at) if a.delivered_at else None,
+                seenAt=format_time(a.seen_at) if a.seen_at else None,
             )
             for a in row.attempts
         ],
@@ -122,8 +130,42 @@ async def facebook_logs(request: Request) -> Response:
     return await _logs(request, Api.FACEBOOK)
 
 
+ANALYTICS_PERIOD = timedelta(hours=24)  # `since` left out: the day before `until`
+
+
+async def analytics(request: Request) -> Response:
+    """docs/api.md#analytics: the funnel of the account's scenarios, read from stored attempts."""
+    account_id = await account(request)
+    svc = services(request)
+    until = _time(request, "until") or (svc.clock.now() if svc.clock is not None else datetime.now(UTC))
+    since = _time(request, "since") or until - ANALYTICS_PERIOD
+    rows = await svc.logs.funnel(account_id, since, until) if since < until else []
+    by_scenario: dict[str | None, list[FunnelStepOut]] = {}
+    for r in rows:
+        by_scenario.setdefault(r.scenario_key, []).append(
+            FunnelStepOut(
+                step=r.step_index,
+                channel=r.channel,
+                sent=r.sent,
+                met=r.met,
+                failed=FailedOut(
+                    rejected=r.failed_rejected, failureReceipt=r.failed_receipt, expired=r.failed_expired
+                ),
+                lateSuccess=r.late_success,
+            )
+        )
+    return json_response(
+        AnalyticsOut(
+            since=format_time(since),
+            until=format_time(until),
+            scenarios=[FunnelScenarioOut(key, steps) for key, steps in by_scenario.items()],
+        )
+    )
+
+
 def routes() -> list[Route]:
     return [
+        Route("/omni/1/analytics", analytics, methods=["GET"]),
         Route("/omni/1/logs", omni_logs, methods=["GET"]),
         Route("/facebook/1/logs", facebook_logs, methods=["GET"]),
     ]

@@ -21,7 +21,7 @@ from omnirelay.domain.messages import (
     SmsContent,
     check_facebook_content,
 )
-from omnirelay.domain.scenarios import Scenario
+from omnirelay.domain.scenarios import RawStep, Scenario
 from omnirelay.domain.times import parse_time
 from omnirelay.http.body import decode, decode_raw
 from omnirelay.http.context import Services, account, int_param, json_response, pull_reports, services
@@ -58,11 +58,20 @@ _UNIT_S = {
 
 
 def scenario_out(s: Scenario) -> ScenarioOut:
-    return ScenarioOut(s.key, s.name, [StepOut(st.sender, st.channel.value) for st in s.flow], s.is_default)
+    return ScenarioOut(
+        s.key,
+        s.name,
+        [StepOut(st.sender, st.channel.value, st.criterion.value) for st in s.flow],
+        s.is_default,
+    )
 
 
 def change_from(body: ScenarioIn) -> ScenarioChange:
-    flow = [(step.from_, step.channel) for step in body.flow] if body.flow is not None else None
+    flow: list[RawStep] | None = (
+        [(step.from_, step.channel, step.successCriterion) for step in body.flow]
+        if body.flow is not None
+        else None
+    )
     is_default = body.default if body.default is not None else body.defaultScenario
     return ScenarioChange(body.name, flow, is_default)
 

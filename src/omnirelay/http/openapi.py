@@ -88,6 +88,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         ok=t.ReportsOut,
         query=p.ReportsQuery,
     ),
+    ("GET", "/omni/1/analytics"): Op(
+        "The funnel of the account's scenarios over a period, per step",
+        ok=t.AnalyticsOut,
+        query=p.AnalyticsQuery,
+        description="omnirelay extension (docs/api.md#analytics). Read from the stored attempts of the "
+        "OMNI messages accepted in [since, until): per scenario and step, how many were sent, met "
+        "their success criterion, failed (by reason) and succeeded late, after failing over.",
+    ),
     ("GET", "/facebook/1/logs"): Op(
         "Logs of Messenger messages, newest first", ok=t.LogsOut, query=p.LogsQuery
     ),

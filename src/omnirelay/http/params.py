@@ -64,6 +64,30 @@ class LogsQuery(Struct):
     limit: Annotated[int, Meta(ge=1, le=1000, description="At most this many rows, newest first")] = 50
 
 
+class AnalyticsQuery(Struct):
+    since: (
+        Annotated[
+            str,
+            Meta(
+                description=f"Messages accepted at or after: {TIME}; absent or empty: 24 h before `until`",
+                pattern=TIME_PATTERN,
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    until: (
+        Annotated[
+            str,
+            Meta(
+                description=f"Messages accepted before: {TIME}; absent or empty: now. A `since` after "
+                "`until` is an empty period",
+                pattern=TIME_PATTERN,
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 class ScenariosQuery(Struct):
     default: Annotated[bool, Meta(description="Only the default scenario (true) or the others")] | (
         UnsetType

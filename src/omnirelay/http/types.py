@@ -221,14 +221,28 @@ encoder = msgspec.json.Encoder()
 TimeUnit = Literal["NANOSECONDS", "MICROSECONDS", "MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS"]
 
 
+Criterion = Literal["ACCEPTED", "DELIVERED", "SEEN"]  # domain.messages.SuccessCriterion
+
+
+# SEEN needs a channel that reports reads (domain.scenarios.check_flow)
+_STEP_RULES = Meta(
+    extra_json_schema=_when(
+        "channel", ["SMS"], {"properties": {"successCriterion": {"enum": ["ACCEPTED", "DELIVERED"]}}}
+    )
+)
+
+
 class StepIn(Struct):
     from_: Annotated[str, Meta(max_length=MAX_SENDER)] | None = field(name="from", default=None)
     channel: str | None = None
+    successCriterion: Criterion | None = None  # SEEN on SMS: domain.scenarios.check_flow
 
 
 class ScenarioIn(Struct):
     name: Annotated[str, Meta(max_length=MAX_NAME)] | None = None
-    flow: Annotated[list[StepIn], Meta(min_length=1, max_length=MAX_STEPS)] | None = None
+    flow: Annotated[list[Annotated[StepIn, _STEP_RULES]], Meta(min_length=1, max_length=MAX_STEPS)] | None = (
+        None
+    )
     default: bool | None = None
     defaultScenario: bool | None = None
 
@@ -246,18 +260,27 @@ class ScenarioStepCreate(Struct):
         ),
     ] = field(name="from")
     channel: Annotated[Literal["FACEBOOK", "SMS"], Meta(description="the channel of this step")]
+    successCriterion: Annotated[
+        Criterion,
+        Meta(
+            description="omnirelay extension: what makes this step succeed; short of it the step "
+            "waits until its validity ends, then the next step is tried. ACCEPTED: the channel took "
+            "the message; DELIVERED: a delivery receipt; SEEN: a read receipt (FACEBOOK only: SMS "
+            "reports no reads, and SEEN on SMS is refused)"
+        ),
+    ] = "DELIVERED"
 
 
 class ScenarioCreate(Struct):
     name: Annotated[str, Meta(max_length=MAX_NAME, pattern=patterns.NON_BLANK)]
     flow: Annotated[
-        list[ScenarioStepCreate],
+        list[Annotated[ScenarioStepCreate, _STEP_RULES]],
         Meta(
             min_length=1,
             max_length=MAX_STEPS,
             extra_json_schema={"uniqueItems": True},
             description="the channels in order: each step is tried when the one before fails; "
-            f"at most {MAX_STEPS}, none twice (the same channel and from)",
+            f"at most {MAX_STEPS}, none twice (the same channel and from, whatever its successCriterion)",
         ),
     ]
     default: Annotated[
@@ -265,9 +288,11 @@ class ScenarioCreate(Struct):
     ] = False
 
 
-class StepOut(Struct):
+class StepOut(Struct, omit_defaults=True):
     from_: str = field(name="from")
     channel: str
+    # shown when not the default: a scenario without criteria answers as Infobip's does
+    successCriterion: Criterion = "DELIVERED"
 
 
 class ScenarioOut(Struct):
@@ -418,6 +443,12 @@ class AttemptOut(Struct, kw_only=True, omit_defaults=True):
     sentAt: str | None = None
     doneAt: str | None = None
     lateDelivery: LateDeliveryOut | None = None
+    # omnirelay extensions (docs/api.md#success-criteria); the criterion always written
+    successCriterion: Criterion | None = None
+    deliveredAt: Annotated[
+        str | None, Meta(description="a delivery that did not meet a SEEN criterion: the step kept waiting")
+    ] = None
+    seenAt: Annotated[str | None, Meta(description="when a read receipt came for this step")] = None
 
 
 class LogOut(Struct, kw_only=True, omit_defaults=True):
@@ -451,3 +482,34 @@ class HealthOut(Struct):
 class ReadyOut(Struct):
     status: Literal["ready", "not ready"]
     checks: dict[str, bool]  # "storage", and "smpp:<connector>" per SMPP connector: bound
+
+
+class FailedOut(Struct):
+    rejected: Annotated[int, Meta(description="refused by the channel before it was sent")]
+    failureReceipt: Annotated[int, Meta(description="a failure receipt after the channel took it")]
+    expired: Annotated[int, Meta(description="its validity ended before its success criterion was met")]
+
+
+class FunnelStepOut(Struct):
+    step: Annotated[int, Meta(description="the step's index in the message's plan, from 0")]
+    channel: str
+    sent: Annotated[int, Meta(description="the channel took it")]
+    met: Annotated[int, Meta(description="it met its success criterion")]
+    failed: Annotated[
+        FailedOut,
+        Meta(description="it failed, by reason: the message failed over to its next step, or ended"),
+    ]
+    lateSuccess: Annotated[int, Meta(description="a delivery or read came after it had failed over")]
+
+
+class FunnelScenarioOut(Struct):
+    scenarioKey: Annotated[
+        str | None, Meta(description="null: messages accepted before scenarios were recorded")
+    ]
+    steps: list[FunnelStepOut]
+
+
+class AnalyticsOut(Struct):
+    since: str
+    until: str
+    scenarios: list[FunnelScenarioOut]

@@ -25,7 +25,9 @@ What it simulates (docs/channels.md#messenger):
   and `user_ref` sends, only `recipient_id` for sender actions). After a message send to a PSID it
   POSTs signed webhooks to the page's `webhook_url`: `message_echoes` (if `send_echoes`, with
   `metadata`), `message_deliveries` after `delivery_delay_s` (unless that recipient is "never
-  deliver"), and `message_reads` after `read_delay_s` more (if `send_reads`). Sender actions trigger
+  deliver"), and `message_reads` after `read_delay_s` more (if `send_reads`, and unless that
+  recipient is "never read": a person who gets the message and does not open it). The read's
+  watermark is the send's time, as Meta's: everything sent up to it was read. Sender actions trigger
   none, and neither do sends by `phone_number` or `user_ref`: Meta, "Effective February 19, 2018,
   this webhook event will no longer be triggered by message sends that use recipient.user_ref or
   recipient.phone_number" (message_deliveries, message_echoes; reads likewise).
@@ -95,6 +97,7 @@ class SimulatedUser:
     phone_number: str | None = None  # digits, no '+'
     outside_window: bool = False
     never_deliver: bool = False
+    never_read: bool = False  # delivered, never read: no `message_reads` for this person
 
 
 @dataclass(slots=True)
@@ -411,6 +414,7 @@ class GraphSimulator:
         phone_number: str | None = None,
         outside_window: bool = False,
         never_deliver: bool = False,
+        never_read: bool = False,
     ) -> SimulatedUser:
         """A person known to the Page (a PSID), optionally with a matched phone number."""
         self._page(page_id)
@@ -420,6 +424,7 @@ class GraphSimulator:
             _digits(phone_number) if phone_number else None,
             outside_window,
             never_deliver,
+            never_read,
         )
         self._users[(page_id, user.psid)] = user
         return user
@@ -436,6 +441,9 @@ class GraphSimulator:
 
     def set_never_deliver(self, page_id: str, psid: str, never: bool = True) -> None:
         self.user(page_id, psid).never_deliver = never
+
+    def set_never_read(self, page_id: str, psid: str, never: bool = True) -> None:
+        self.user(page_id, psid).never_read = never
 
     def script_error(
         self,
@@ -840,7 +848,7 @@ class GraphSimulator:
         await asyncio.sleep(self.delivery_delay_s)
         delivery = {"mids": [mid], "watermark": sent_ms}
         await self.post_event(page.page_id, self._from_user(user, {"delivery": delivery}))
-        if self.send_reads:
+        if self.send_reads and not user.never_read:
             await asyncio.sleep(self.read_delay_s)
             await self.post_event(page.page_id, self._from_user(user, {"read": {"watermark": sent_ms}}))
 
@@ -1002,6 +1010,7 @@ async def run_graph(
                 phone_number=user.phone_number,
                 outside_window=user.outside_window,
                 never_deliver=user.never_deliver,
+                never_read=user.never_read,
             )
         async with graph:
             logger.warning("SANDBOX: Graph API simulator (not Meta) listening on %s", graph.base_url)

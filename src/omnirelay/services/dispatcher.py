@@ -361,6 +361,7 @@ class Dispatcher:
             to_kind=step.to_kind,
             content=step.content,
             expires_at=state.step_deadline,
+            criterion=step.criterion,
         )
         # A send must end inside the lease with time left to write its outcome, or another claim
         # could send the message again while this one is still under way.

@@ -8,7 +8,8 @@
   (docs/api.md#forwarded-inbound-messages), with
   the event's dedupe key, in one transaction; a retried event changes nothing;
 * deliveries (by `mids`, else by `watermark`) and reads (`watermark`) become
-  DELIVERED_TO_HANDSET receipts for the `ReceiptSink`, which stores them and matches them to sends
+  DELIVERED_TO_HANDSET receipts, reads with `seen` (what a SEEN step waits for; a read says
+  delivered as well), for the `ReceiptSink`, which stores them and matches them to sends
   later (also when the receipt comes first); the event key is recorded after the receipts, so a
   crash in between repeats receipts (harmless) rather than losing them;
 * echoes are logged with our message id (`metadata`);
@@ -200,7 +201,7 @@ class MessengerInbound:
             await self._delivered(app, event.psid, event.dedupe_key, event.mids, event.watermark)
             return False
         if isinstance(event, ReadEvent):
-            await self._delivered(app, event.psid, event.dedupe_key, (), event.watermark)
+            await self._delivered(app, event.psid, event.dedupe_key, (), event.watermark, seen=True)
             return False
         if isinstance(event, EchoEvent):
             self._echo(app, event)
@@ -261,6 +262,8 @@ class MessengerInbound:
         dedupe_key: str,
         mids: Sequence[str],
         watermark: datetime,
+        *,
+        seen: bool = False,
     ) -> None:
         key = self._dedupe_key(app, dedupe_key)
         if await self._store.seen(key):
@@ -269,7 +272,10 @@ class MessengerInbound:
         refs = list(mids) or await self._watermark_refs(app, psid, watermark)
         if refs:
             await self._receipts.record(
-                [Receipt(Channel.FACEBOOK, ref, DELIVERED_TO_HANDSET, NO_ERROR, watermark) for ref in refs]
+                [
+                    Receipt(Channel.FACEBOOK, ref, DELIVERED_TO_HANDSET, NO_ERROR, watermark, seen=seen)
+                    for ref in refs
+                ]
             )
         await self._store.mark_seen(key, app.key, self._clock.now())
 

@@ -156,6 +156,7 @@ class OmniSend:
                     notify=request.notify,
                     client_message_id=dest.message_id is not None,
                     final_report=final,
+                    scenario_key=scenario.key,
                 )
             )
 
@@ -196,6 +197,7 @@ class OmniSend:
                             AddressKind.USER_KEY,
                             request.facebook_validity_s,
                             facebook=request.facebook,
+                            criterion=step.criterion,
                         )
                     )
                 elif phone:
@@ -207,6 +209,7 @@ class OmniSend:
                             AddressKind.PHONE,
                             request.facebook_validity_s,
                             facebook=request.facebook,
+                            criterion=step.criterion,
                         )
                     )
             elif step.channel is Channel.SMS and request.sms is not None and phone:
@@ -218,6 +221,7 @@ class OmniSend:
                         AddressKind.PHONE,
                         request.sms_validity_s,
                         sms=request.sms,
+                        criterion=step.criterion,
                     )
                 )
         if not steps:

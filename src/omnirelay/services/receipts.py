@@ -13,9 +13,15 @@ connector): a ref names the newest send recorded with it. A receipt that says wh
 for was made (`Receipt.sent_after`) does not match a ref recorded before that: that row is an
 earlier send's, the receipt's own send is not recorded yet, and the receipt waits as unmatched.
 
+A receipt short of its step's criterion (a delivery when SEEN is asked) is progress: recorded on
+the attempt, no transition; the step waits on for a read or its deadline. A read counts as a
+delivery too.
+
 A receipt for a step no longer waited on is late only if it arrived after the step ended; one
 that arrived before (another part of a multipart SMS whose step its siblings ended in the same
-batch) is consumed without a word.
+batch) is consumed without a word. A late delivery or read for a step that had failed over is a
+late success (docs/api.md#late-outcomes): it is recorded on its attempt and, when the message
+asked for intermediate reports, pushed as one; the final report stays the one the flow decided.
 """
 
 from __future__ import annotations
@@ -23,12 +29,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from omnirelay.domain.failover import Delivered, Phase, StepFailed
+from omnirelay.domain.failover import Delivered, Phase, StepFailed, StepResult
 from omnirelay.domain.messages import Receipt
-from omnirelay.ports import NO_METRICS, Clock, InboxReceipt, MessageStore, Metrics, PriceList, ReceiptOutcome
-from omnirelay.services import transitions
+from omnirelay.ports import (
+    NO_METRICS,
+    Clock,
+    InboxReceipt,
+    MessageRecord,
+    MessageStore,
+    Metrics,
+    NewReport,
+    PriceList,
+    ReceiptOutcome,
+)
+from omnirelay.services import reports, transitions
 from omnirelay.services.activity import Activity
 from omnirelay.services.rounds import run_rounds
 from omnirelay.services.transitions import transition_for
@@ -92,6 +108,13 @@ class ReceiptProcessor:
         for outcome, ok in zip(outcomes, settled, strict=True):
             if outcome.late:
                 self._metrics.receipt("late")
+                late = outcome.record
+                if outcome.late_success and ok and late is not None and late.scenario_key is not None:
+                    step = outcome.owner[1] if outcome.owner is not None else 0
+                    channel = late.plan[step].channel.value
+                    self._metrics.funnel(late.scenario_key, step, channel, "late_success")
+            elif outcome.progress:
+                self._metrics.receipt("progress")
             elif outcome.transition is not None and ok:
                 self._metrics.receipt("applied")
                 transitions.count(self._metrics, outcome.transition)
@@ -110,6 +133,7 @@ class ReceiptProcessor:
                 delivered_in_batch.setdefault((item.record.pk, item.step_index), set()).add(item.receipt.ref)
         outcomes: list[ReceiptOutcome] = []
         transitioned: set[int] = set()
+        late_successes: set[tuple[int, int]] = set()  # one per attempt: the parts of an SMS each come
         for item in due:
             receipt, record = item.receipt, item.record
             if record is not None and _earlier_send(item):
@@ -128,13 +152,7 @@ class ReceiptProcessor:
                 if ended_at is not None and item.received_at <= ended_at:
                     outcomes.append(ReceiptOutcome(item.id, owner=owner))  # part of the outcome taken
                     continue
-                log.info(
-                    "late receipt %s on step %d",
-                    receipt.status.name,
-                    item.step_index,
-                    extra={"message_id": record.message_id},
-                )
-                outcomes.append(ReceiptOutcome(item.id, late=True, owner=owner))
+                outcomes.append(self._late(item, record, owner, late_successes, now))
                 continue
             if record.pk in transitioned:
                 outcomes.append(ReceiptOutcome(item.id, retry_at=now))  # re-read after this batch's write
@@ -144,16 +162,56 @@ class ReceiptProcessor:
                 if item.undelivered_refs - covered - {receipt.ref}:
                     outcomes.append(ReceiptOutcome(item.id, owner=owner))  # more SMS parts to come
                     continue
-                outcome: Delivered | StepFailed = Delivered(receipt.status, receipt.error)
+                outcome: Delivered | StepFailed = Delivered(receipt.status, receipt.error, receipt.seen)
             else:
                 outcome = StepFailed(receipt.status, receipt.error)
+            transition = transition_for(record, outcome, now, prices=self._prices)
+            if transition.decision.progress is not None:
+                # short of the step's criterion: the attempt records it, the message keeps waiting
+                outcomes.append(ReceiptOutcome(item.id, owner=owner, progress=True))
+                continue
             transitioned.add(record.pk)
-            outcomes.append(
-                ReceiptOutcome(
-                    item.id, transition=transition_for(record, outcome, now, prices=self._prices), owner=owner
-                )
-            )
+            outcomes.append(ReceiptOutcome(item.id, transition=transition, owner=owner))
         return outcomes
+
+    def _late(
+        self,
+        item: InboxReceipt,
+        record: MessageRecord,
+        owner: tuple[int, int],
+        late_successes: set[tuple[int, int]],
+        now: datetime,
+    ) -> ReceiptOutcome:
+        """A receipt for a step that had ended: recorded on its attempt. A delivery or read for a
+        step that failed over is a late success (the sender paid for both channels): counted, and
+        pushed when asked, once per attempt (the parts of an SMS each send one)."""
+        receipt, ended = item.receipt, item.step_ended_status
+        success = (
+            receipt.status.is_success
+            and ended is not None
+            and not ended.is_success
+            and not item.step_late
+            and owner not in late_successes
+        )
+        if success:
+            late_successes.add(owner)
+        log.info(
+            "late receipt %s on step %d%s",
+            receipt.status.name,
+            owner[1],
+            " (seen)" if receipt.seen else "",
+            extra={"message_id": record.message_id},
+        )
+        late_reports: tuple[NewReport, ...] = ()
+        if success and record.intermediate_report and record.notify and record.notify_url:
+            result = StepResult(owner[1], receipt.status, receipt.error)
+            report = reports.report_for(
+                record, result, now, record.message_count, final=False, prices=self._prices
+            )
+            late_reports = (report,)
+        return ReceiptOutcome(
+            item.id, late=True, owner=owner, late_success=success, reports=late_reports, record=record
+        )
 
 
 def _earlier_send(item: InboxReceipt) -> bool:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omnirelay.domain.errors import NotFound, ValidationFailed
-from omnirelay.domain.scenarios import Scenario, check_flow, check_name, new_key
+from omnirelay.domain.scenarios import RawStep, Scenario, check_flow, check_name, new_key
 from omnirelay.ports import ApplicationKeys, Clock, ScenarioStore
 
-RawFlow = list[tuple[str | None, str | None]]
+RawFlow = list[RawStep]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from datetime import datetime
 import msgspec
 
 from omnirelay.domain import failover
-from omnirelay.domain.failover import Outcome, RetryPolicy
-from omnirelay.domain.statuses import NO_ERROR, PENDING_ACCEPTED
+from omnirelay.domain.failover import Outcome, Phase, RetryPolicy, StepResult
+from omnirelay.domain.statuses import EC_TIME_OUT, EC_VALIDITY_EXPIRED, NO_ERROR, PENDING_ACCEPTED
 from omnirelay.ports import Accepted, MessageRecord, Metrics, NewReport, PriceList, Transition
 from omnirelay.services import reports
 
@@ -70,9 +70,32 @@ def record_after(transition: Transition) -> MessageRecord:
 
 
 def count(metrics: Metrics, transition: Transition) -> None:
-    """Count a written transition: a final status, or a failover to the next step."""
+    """Count a written transition: a final status, or a failover to the next step; and, for a
+    scenario's message, the funnel of the step it acted on."""
     decision, plan = transition.decision, transition.record.plan
     if decision.final is not None:
         metrics.final(plan[decision.final.step_index].channel.value, decision.final.status.group.name)
     elif decision.step_ended is not None:
         metrics.failover(plan[decision.step_ended.step_index].channel.value)
+    scenario = transition.record.scenario_key
+    if scenario is None:
+        return
+    record = transition.record
+    index = record.state.step_index
+    channel = plan[index].channel.value
+    if transition.accepted is not None:
+        metrics.funnel(scenario, index, channel, "sent")
+    ended = decision.step_ended
+    if ended is not None:
+        metrics.funnel(
+            scenario, index, channel, funnel_outcome(ended, sent=record.state.phase is Phase.WAITING)
+        )
+
+
+def funnel_outcome(ended: StepResult, *, sent: bool) -> str:
+    """How a step ended, for the funnel: as `store.logs.SqlLogStore.funnel` reads it from attempts."""
+    if ended.status.is_success:
+        return "met"
+    if ended.error in (EC_VALIDITY_EXPIRED, EC_TIME_OUT):  # the engine's own expiries
+        return "failed_expired"
+    return "failed_receipt" if sent else "failed_rejected"

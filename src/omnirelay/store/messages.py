@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.failover import FlowState, Phase
 from omnirelay.domain.messages import Channel, Receipt
-from omnirelay.domain.statuses import ERRORS, STATUSES, error_for_code
+from omnirelay.domain.statuses import ERRORS, STATUSES, Status, error_for_code
 from omnirelay.domain.times import from_ms, to_ms
 from omnirelay.ports import (
     Api,
@@ -78,6 +78,7 @@ _RECORD_COLUMNS = (
     messages.c.intermediate_report,
     messages.c.notify,
     messages.c.claims,
+    messages.c.scenario_key,
 )
 
 _MESSAGES_OUTBOX = claims.Outbox(
@@ -110,6 +111,7 @@ def _record(row: Any) -> MessageRecord:
         intermediate_report=m["intermediate_report"],
         notify=m["notify"],
         claims=m["claims"],
+        scenario_key=m["scenario_key"],
     )
 
 
@@ -235,6 +237,7 @@ _RECEIPT_INSERT = RowStatement.inserting(
         "received_at",
         "next_try_at",
         "sent_after",
+        "seen",
     ),
 )
 
@@ -287,6 +290,17 @@ _REF_DELIVERED = RowStatement(
     )
     .values(delivered=bindparam("b_delivered"))
 )
+# A delivery short of the step's criterion, and a read: the first one of each counts.
+_PROGRESS = RowStatement(
+    update(attempts)
+    .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
+    .values(delivered_at=func.coalesce(attempts.c.delivered_at, bindparam("b_at", type_=BigInteger)))
+)
+_SEEN = RowStatement(
+    update(attempts)
+    .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
+    .values(seen_at=func.coalesce(attempts.c.seen_at, bindparam("b_at", type_=BigInteger)))
+)
 _LATE_RECEIPT = RowStatement(
     update(attempts)
     .where(attempts.c.message_pk == bindparam("b_pk"), attempts.c.step_index == bindparam("b_step"))
@@ -327,6 +341,7 @@ _MESSAGE_INSERT = RowStatement.inserting(
         "callback_data",
         "intermediate_report",
         "notify",
+        "scenario_key",
     ),
 )
 
@@ -366,6 +381,7 @@ def _message_values(m: NewMessage) -> tuple[Any, ...]:
         m.callback_data,
         m.intermediate_report,
         m.notify,
+        m.scenario_key,
     )
 
 
@@ -708,6 +724,7 @@ class SqlMessageStore:
                 "received_at": now_ms,
                 "next_try_at": now_ms,
                 "sent_after": _ms(r.sent_after),
+                "seen": r.seen,
             }
             for r in receipts
         ]
@@ -737,7 +754,7 @@ class SqlMessageStore:
             pks = {r.message_pk for r in by_key.values()}
             records: dict[int, MessageRecord] = {}
             undelivered: dict[tuple[int, int], frozenset[str]] = {}
-            ended_at: dict[tuple[int, int], datetime] = {}
+            ended_at: dict[tuple[int, int], tuple[datetime, Status, bool]] = {}
             if pks:
                 by_pk = one_of(messages.c.id, list(pks), pg=self._pg)
                 for row in (await conn.execute(select(*_RECORD_COLUMNS).where(by_pk))).all():
@@ -768,6 +785,7 @@ class SqlMessageStore:
                 done_at=from_ms(r.done_at),
                 detail=codec.decode_dict(r.detail),
                 sent_after=from_ms(r.sent_after) if r.sent_after is not None else None,
+                seen=bool(r.seen),
             )
             if ref_row is None:
                 out.append(InboxReceipt(r.id, receipt, from_ms(r.received_at), None, None, frozenset()))
@@ -782,14 +800,16 @@ class SqlMessageStore:
                     ref_row.step_index,
                     undelivered.get(owner, frozenset()),
                     ref_sent_at=from_ms(ref_row.sent_at) if ref_row.sent_at is not None else None,
-                    step_ended_at=ended_at.get(owner),
+                    step_ended_at=ended[0] if (ended := ended_at.get(owner)) else None,
+                    step_ended_status=ended[1] if ended else None,
+                    step_late=ended[2] if ended else False,
                 )
             )
         return out
 
     async def _steps_ended(
         self, conn: AsyncConnection, records: dict[int, MessageRecord], owners: Any
-    ) -> dict[tuple[int, int], datetime]:
+    ) -> dict[tuple[int, int], tuple[datetime, Status, bool]]:
         """When the steps that refs belong to ended, for the steps no longer waiting (only those:
         a receipt for the step being waited on, the usual case, costs no read)."""
         done: set[tuple[int, int]] = set()
@@ -799,16 +819,21 @@ class SqlMessageStore:
                 rec.state.phase is Phase.WAITING and rec.state.step_index == row.step_index
             ):
                 done.add((row.message_pk, row.step_index))
-        out: dict[tuple[int, int], datetime] = {}
+        out: dict[tuple[int, int], tuple[datetime, Status, bool]] = {}
+        a = attempts.c
         for chunk in _chunks(sorted(done)):
             rows = await conn.execute(
-                select(attempts.c.message_pk, attempts.c.step_index, attempts.c.done_at).where(
-                    tuple_(attempts.c.message_pk, attempts.c.step_index).in_(list(chunk))
+                select(a.message_pk, a.step_index, a.done_at, a.status_id, a.late_at).where(
+                    tuple_(a.message_pk, a.step_index).in_(list(chunk))
                 )
             )
-            for a in rows:
-                if a.done_at is not None:
-                    out[(a.message_pk, a.step_index)] = from_ms(a.done_at)
+            for row in rows:
+                if row.done_at is not None:
+                    out[(row.message_pk, row.step_index)] = (
+                        from_ms(row.done_at),
+                        STATUSES[row.status_id],
+                        row.late_at is not None,
+                    )
         return out
 
     async def settle_receipts(self, outcomes: Sequence[ReceiptOutcome]) -> list[bool]:
@@ -846,6 +871,9 @@ class SqlMessageStore:
                 retry.append({"b_id": row.id, "b_next": row.received_at})
         delivered: list[dict[str, Any]] = []
         late: list[dict[str, Any]] = []
+        progress: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = []
+        report_rows: list[dict[str, Any]] = []
         gone: list[int] = []
         for i in settle:
             if not ok[i]:
@@ -855,7 +883,12 @@ class SqlMessageStore:
             if ref is not None and (ref.message_pk, ref.step_index) != items[i].owner:
                 ref = None  # unmatched, or the ref names another (newer) send now: not this receipt's
             if ref is not None:
-                if STATUSES[row.status_id].is_success:
+                # when the gateway heard of it: a Messenger watermark bounds send times, not a read's
+                at = {"b_pk": ref.message_pk, "b_step": ref.step_index, "b_at": row.received_at}
+                if items[i].progress:
+                    # not marked delivered: the read that would meet the criterion must still find it
+                    progress.append(at)
+                elif STATUSES[row.status_id].is_success:
                     delivered.append(
                         {
                             "b_channel": row.channel,
@@ -865,6 +898,13 @@ class SqlMessageStore:
                         }
                     )
                 if items[i].late:
+                    owner_record = items[i].record
+                    if owner_record is not None:
+                        received = from_ms(row.received_at)
+                        report_rows.extend(
+                            _report_row(pk=ref.message_pk, owner=owner_record, report=r, now=received)
+                            for r in items[i].reports
+                        )
                     late.append(
                         {
                             "b_pk": ref.message_pk,
@@ -874,10 +914,15 @@ class SqlMessageStore:
                             "b_at": row.done_at,
                         }
                     )
+                if row.seen:
+                    seen.append(at)
             gone.append(row.id)
         await _INBOX_RETRY.run(conn, retry)
         await _REF_DELIVERED.run(conn, delivered)
         await _LATE_RECEIPT.run(conn, late)
+        await _PROGRESS.run(conn, progress)
+        await _SEEN.run(conn, seen)
+        await _REPORT_INSERT.run(conn, report_rows)
         for chunk in _chunks(gone):
             await conn.execute(delete(receipts_inbox).where(one_of(receipts_inbox.c.id, chunk, pg=self._pg)))
         return ok

@@ -18,7 +18,7 @@ import msgspec
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from omnirelay.domain.messages import Channel, Step
+from omnirelay.domain.messages import Channel, Step, SuccessCriterion
 from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.times import to_ms
 from omnirelay.store.cache import ReadCache
@@ -26,16 +26,32 @@ from omnirelay.store.engine import reading
 from omnirelay.store.tables import scenarios
 from omnirelay.store.writer import Writer
 
-_flow = msgspec.json.Decoder(list[tuple[str, str]])
+# Each step is [from, channel] or, with a criterion other than the default, [from, channel,
+# criterion]: rows written before criteria existed read as DELIVERED, and a row whose steps all keep
+# the default is written as before.
+_flow = msgspec.json.Decoder(list[list[str]])
+
+
+def _step(item: list[str]) -> Step:
+    sender, channel, *rest = item
+    criterion = SuccessCriterion(rest[0]) if rest else SuccessCriterion.DELIVERED
+    return Step(Channel(channel), sender, criterion)
 
 
 def _scenario(row: Any) -> Scenario:
-    flow = tuple(Step(Channel(channel), sender) for sender, channel in _flow.decode(row.flow))
+    flow = tuple(_step(item) for item in _flow.decode(row.flow))
     return Scenario(row.key, row.name, flow, bool(row.is_default))
 
 
 def _encode_flow(flow: tuple[Step, ...]) -> str:
-    return msgspec.json.encode([(s.sender, s.channel.value) for s in flow]).decode()
+    return msgspec.json.encode(
+        [
+            [s.sender, s.channel.value]
+            if s.criterion is SuccessCriterion.DELIVERED
+            else [s.sender, s.channel.value, s.criterion.value]
+            for s in flow
+        ]
+    ).decode()
 
 
 class SqlScenarioStore:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -147,6 +148,7 @@ messages = Table(
     Column("callback_data", Text, nullable=True),
     Column("intermediate_report", Boolean, nullable=False),
     Column("notify", Boolean, nullable=False),
+    Column("scenario_key", String(64), nullable=True),  # OMNI: the funnel's scenario (migration 0014)
     UniqueConstraint("account_id", "message_id", name="uq_messages_account_message_id"),
     Index("ix_messages_due", "next_action_at"),
     Index("ix_messages_account_created", "account_id", "created_at"),
@@ -181,6 +183,9 @@ attempts = Table(
     Column("late_status_id", Integer, nullable=True),
     Column("late_error_id", Integer, nullable=True),
     Column("late_at", BigInteger, nullable=True),
+    # a delivery short of the step's criterion (SEEN asked), and a read (migration 0013)
+    Column("delivered_at", BigInteger, nullable=True),
+    Column("seen_at", BigInteger, nullable=True),
     # Messenger sends waiting for their delivery, by recipient: what a watermark covers (migration 0005)
     Index(
         "ix_attempts_open_facebook",
@@ -217,6 +222,7 @@ receipts_inbox = Table(
     Column("received_at", BigInteger, nullable=False),
     Column("next_try_at", BigInteger, nullable=False, index=True),
     Column("sent_after", BigInteger, nullable=True),  # `Receipt.sent_after` (migration 0006)
+    Column("seen", Boolean, nullable=False, server_default=false()),  # `Receipt.seen` (migration 0013)
 )
 
 reports = Table(

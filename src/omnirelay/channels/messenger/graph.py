@@ -28,7 +28,9 @@ One `send()` resolves the application (`outbound.sender` is its key) and the rec
   **Known limitation:** this state is in process memory, not shared across nodes (see `pacing`).
 * **Sends by phone number** (Customer Matching: no PSID known for the number) end when Meta takes
   them, `DELIVERED_TO_OPERATOR`: Meta posts no delivery, echo or read for them, so a wait for a
-  receipt would only expire (docs/decisions/0007-messenger-as-meta-documents.md).
+  receipt would only expire (docs/decisions/0007-messenger-as-meta-documents.md). A step whose
+  criterion is SEEN cannot be met there: it is not sent, and fails over at once
+  (docs/decisions/0011-success-criteria.md).
 * **Logging.** Message id, Page id, Graph `message_id` and `fbtrace_id`; never tokens or URLs.
 """
 
@@ -59,9 +61,11 @@ from omnirelay.domain.messages import (
     FacebookKind,
     Outbound,
     SenderAction,
+    SuccessCriterion,
 )
 from omnirelay.domain.statuses import (
     DELIVERED_TO_OPERATOR,
+    EC_CRITERION_NOT_REPORTED,
     EC_INVALID_DESTINATION_ADDRESS,
     EC_UNKNOWN_APPLICATION,
     EC_UNKNOWN_USER,
@@ -69,6 +73,7 @@ from omnirelay.domain.statuses import (
     REJECTED_DESTINATION,
     REJECTED_DESTINATION_NOT_REGISTERED,
     REJECTED_SOURCE,
+    UNDELIVERABLE_NOT_SENT,
 )
 from omnirelay.ports import Accepted, Clock, MessengerApplication, MessengerDirectory, MessengerPageState
 
@@ -274,8 +279,15 @@ class GraphSender:
                 reason=f"unknown Messenger application {outbound.sender!r}",
             )
         recipient = await self._recipient(app, outbound)
-        body = build_body(recipient, content, outbound.message_id)
         by_phone = "phone_number" in recipient
+        if by_phone and outbound.criterion is SuccessCriterion.SEEN:
+            # Meta posts no read for it: the step could only expire, after the sender paid for it
+            raise MessageRejected(
+                status=UNDELIVERABLE_NOT_SENT,
+                error=EC_CRITERION_NOT_REPORTED,
+                reason="criterion SEEN: Meta reports no read of a send by phone number; not sent",
+            )
+        body = build_body(recipient, content, outbound.message_id)
         gate = self._gates[app.page_id]
         gate.check(self._clock.now(), app.page_id, by_phone=by_phone)
         await (gate.media if content.kind in MEDIA_KINDS else gate.text).acquire()
@@ -287,6 +299,7 @@ class GraphSender:
             outbound.message_id,
             sender_action=content.kind is FacebookKind.SENDER_ACTION,
             by_phone=by_phone,
+            criterion=outbound.criterion,
         )
 
     async def _recipient(self, app: MessengerApplication, outbound: Outbound) -> dict[str, str]:
@@ -372,6 +385,7 @@ class GraphSender:
         *,
         sender_action: bool,
         by_phone: bool,
+        criterion: SuccessCriterion = SuccessCriterion.DELIVERED,
     ) -> Accepted:
         gate = self._gates[app.page_id]
         now = self._clock.now()
@@ -380,7 +394,9 @@ class GraphSender:
             logger.warning("Graph usage limit: page_id=%s paused for %.0f s", app.page_id, usage_wait_s)
             self._gates.throttle(app.page_id, now, usage_wait_s)
         if response.is_success:
-            return self._accepted(app, response, message_id, sender_action=sender_action, by_phone=by_phone)
+            return self._accepted(
+                app, response, message_id, sender_action=sender_action, by_phone=by_phone, criterion=criterion
+            )
 
         try:
             error = msgspec.json.decode(response.content, type=_ErrorBody).error
@@ -459,6 +475,7 @@ class GraphSender:
         *,
         sender_action: bool,
         by_phone: bool,
+        criterion: SuccessCriterion,
     ) -> Accepted:
         try:
             result = msgspec.json.decode(response.content, type=_SendResult)
@@ -487,6 +504,12 @@ class GraphSender:
             # Meta posts no delivery (nor echo, nor read) for a send by phone number: waiting for
             # one would end the step EXPIRED and fail over although Messenger took the message.
             # Delivered to the platform, not known to have reached the handset.
+            if criterion is SuccessCriterion.DELIVERED:
+                logger.info(
+                    "criterion DELIVERED met at Meta's acceptance (no delivery is reported for a send "
+                    "by phone number): message_id=%s",
+                    message_id,
+                )
             return Accepted(refs=(result.message_id,), status=DELIVERED_TO_OPERATOR)
         return Accepted(refs=(result.message_id,), status=PENDING_WAITING_DELIVERY)
 
