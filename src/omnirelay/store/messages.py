@@ -93,7 +93,7 @@ _INBOX_OUTBOX = claims.Outbox(
     receipts_inbox.c.lease_token,
     receipts_inbox.c.lease_until,
 )
-INBOX_LEASE_S = 30.0  # a receipt batch is read, decided and settled in well under a second
+INBOX_LEASE_S = 10.0  # a receipt batch is read, decided and settled in well under a second
 
 
 def _record(row: Any) -> MessageRecord:
@@ -747,14 +747,14 @@ class SqlMessageStore:
 
         await self._writer.run(unit)
 
-    async def due_receipts(self, now: datetime, limit: int) -> list[InboxReceipt]:
+    async def due_receipts(
+        self, now: datetime, limit: int, *, lease_s: float = INBOX_LEASE_S
+    ) -> list[InboxReceipt]:
         """Claim up to `limit` due receipts for this node (store.claims: a fresh token each, which
         their settlement presents) and read what deciding them needs."""
         # the claim walks the index's order (next_try_at, then id): by id alone, SQLite scanned the
         # whole inbox in id order, unmatched receipts waiting for a retry included
-        claim = claims.claim(
-            _INBOX_OUTBOX, now_ms=to_ms(now), lease_s=INBOX_LEASE_S, limit=limit, pg=self._pg
-        )
+        claim = claims.claim(_INBOX_OUTBOX, now_ms=to_ms(now), lease_s=lease_s, limit=limit, pg=self._pg)
         stmt = claim.returning(receipts_inbox.c.id, receipts_inbox.c.lease_token)
 
         async def unit(conn: AsyncConnection) -> list[tuple[int, int]]:
