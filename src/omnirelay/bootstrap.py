@@ -162,7 +162,9 @@ class Gateway:
         owner = self.node_name()
         await self.join_cluster(owner)
         self.backlog = SqlBacklog(self.engine)
-        self.receipts = ReceiptProcessor(self.messages, self.clock, prices=self.prices, metrics=self.metrics)
+        self.receipts = ReceiptProcessor(
+            self.messages, self.clock, lease_s=min(s.lease_s, 10.0), prices=self.prices, metrics=self.metrics
+        )
         self.dispatcher = Dispatcher(
             self.messages,
             self.senders,

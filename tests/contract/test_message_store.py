@@ -236,10 +236,8 @@ async def test_receipts_settled_together_each_get_their_own_outcome(
     assert await store.settle_receipts(outcomes) == [True, False, True, True]
     assert [d.receipt.ref for d in await store.due_receipts(clock.now(), 10)] == ["mid-1"]  # again, now
     clock.advance(5)
-    assert sorted(d.receipt.ref for d in await store.due_receipts(clock.now(), 10)) == [
-        "mid-1",
-        "mid-unknown",
-    ]
+    # mid-1 was claimed just above and not settled: its claim holds it until its lease runs out
+    assert [d.receipt.ref for d in await store.due_receipts(clock.now(), 10)] == ["mid-unknown"]
     (report,) = await store.take_reports(1, Api.OMNI, ReportFilter())
     assert json.loads(report)["messageId"] == "m0"
     async with engine.connect() as conn:

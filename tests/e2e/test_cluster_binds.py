@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from omnirelay.sandbox.smsc import ESME_ROK, SmscSimulator
-from omnirelay.store.engine import make_engine
-from omnirelay.store.migrate import migrate
-from omnirelay.store.tables import metadata
+from tests.e2e import cluster
 from tests.e2e.conftest import free_port
 from tests.waiting import until
 
@@ -39,20 +36,9 @@ WINDOW = 10
 
 
 def env(pg_database: str, node_id: str, data_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "OMNIRELAY_SANDBOX": "false",
-        "OMNIRELAY_DATABASE_URL": pg_database,
-        "OMNIRELAY_DATA_DIR": str(data_dir),
-        "OMNIRELAY_OPERATOR_TOKEN": TOKEN,
-        "OMNIRELAY_GRAPH_BASE_URL": "http://127.0.0.1:9",  # nothing is sent; never off the machine
-        "OMNIRELAY_NODE_ID": node_id,
-        "OMNIRELAY_HEARTBEAT_S": "0.2",
-        "OMNIRELAY_NODE_STALE_S": "1.5",
-        "OMNIRELAY_LEASE_S": "3",
-        "OMNIRELAY_IDLE_POLL_S": "0.05",
-        "OMNIRELAY_CONFIG_POLL_S": "0.2",
-    }
+    return cluster.node_env(
+        pg_database, node_id, data_dir, TOKEN, lease_s="3", idle_poll_s="0.05", config_poll_s="0.2"
+    )
 
 
 class Node:
@@ -116,12 +102,7 @@ def busiest_second(times: list[float]) -> int:
 async def test_three_nodes_share_one_bind_and_its_rate_through_a_kill(
     pg_database: str, tmp_path: Path
 ) -> None:
-    engine = make_engine(pg_database)
-    await migrate(engine)
-    async with engine.begin() as conn:  # this test's cluster alone on the database
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    await engine.dispose()
+    await cluster.empty_database(pg_database)
     async with SmscSimulator(users={"gw": "secret"}, receipt_delay_s=0.05, max_binds=1) as smsc:
         await cli(pg_database, tmp_path, "accounts", "create", ACCOUNT[0], "--password", ACCOUNT[1])
         await cli(
@@ -179,6 +160,8 @@ async def test_three_nodes_share_one_bind_and_its_rate_through_a_kill(
                 killed = await holder()
                 assert killed is not None
                 killed.kill()
+                killed_at = datetime.now(UTC)
+                before_kill = set(accepted)
                 for _ in range(4):
                     await send_round()  # through the two left, while nobody binds for a while
                 await until(lambda: smsc.bound_now("gw") == 1, within_s=20, what="the bind taken over")
@@ -210,9 +193,16 @@ async def test_three_nodes_share_one_bind_and_its_rate_through_a_kill(
         assert set(reports) == set(accepted)
         assert smsc.peak_binds["gw"] == 1  # never a second bind of the account at once
         assert [b for b in smsc.binds if b.status != ESME_ROK] == []  # nor one tried and refused
-        assert busiest_second([s.received_at for s in smsc.submits]) <= RATE + RATE / 10 + 1
+        # the rate and its burst (a tenth of it), and 2 for the event loops' timers firing late on a
+        # loaded machine, which bunches submits scheduled 1/RATE apart
+        assert busiest_second([s.received_at for s in smsc.submits]) <= RATE + RATE / 10 + 1 + 2
         twice = [d for d, k in Counter(s.destination for s in smsc.submits).items() if k > 1]
         assert len(twice) <= WINDOW, twice  # at most those in flight at the kill
+        # the killed node's messages were finished by the others once its claims' leases (3 s, its
+        # receipts' too) ran out and its bind was taken over (stale after 1.5 s): bounded well above
+        # that, for a loaded machine, and far below the 90 s the reports were waited for
+        last = max(datetime.strptime(reports[m]["doneAt"], "%Y-%m-%dT%H:%M:%S.%f%z") for m in before_kill)
+        assert (last - killed_at).total_seconds() < 3 + 1.5 + 10
 
 
 async def test_a_message_taken_in_by_a_node_without_the_bind_is_sent_at_once(
@@ -220,12 +210,7 @@ async def test_a_message_taken_in_by_a_node_without_the_bind_is_sent_at_once(
 ) -> None:
     """Every node polls only every 30 s: the node that binds sends the other node's message at once
     because that node's commit wakes it (docs/architecture.md#wake-ups)."""
-    engine = make_engine(pg_database)
-    await migrate(engine)
-    async with engine.begin() as conn:
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    await engine.dispose()
+    await cluster.empty_database(pg_database)
     async with SmscSimulator(users={"gw": "secret"}, receipt_delay_s=0.05, max_binds=1) as smsc:
         await cli(pg_database, tmp_path, "accounts", "create", ACCOUNT[0], "--password", ACCOUNT[1])
         await cli(

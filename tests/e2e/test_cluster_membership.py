@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -17,11 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from omnirelay.store.engine import make_engine
-from omnirelay.store.migrate import migrate
-from omnirelay.store.tables import metadata
+from tests.e2e import cluster
 from tests.e2e.conftest import free_port
 from tests.processes import interrupt
 from tests.waiting import until
@@ -35,19 +31,9 @@ ACCOUNT = ("cluster", "cluster test password")
 
 
 def node_env(pg_database: str, node_id: str, data_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "OMNIRELAY_SANDBOX": "false",
-        "OMNIRELAY_DATABASE_URL": pg_database,
-        "OMNIRELAY_DATA_DIR": str(data_dir),
-        "OMNIRELAY_OPERATOR_TOKEN": TOKEN,
-        "OMNIRELAY_GRAPH_BASE_URL": "http://127.0.0.1:9",  # nothing is sent; never off the machine
-        "OMNIRELAY_NODE_ID": node_id,
-        "OMNIRELAY_HEARTBEAT_S": "0.2",
-        "OMNIRELAY_NODE_STALE_S": "1.5",
-        "OMNIRELAY_RATE_LIMIT_PER_S": str(RATE),
-        "OMNIRELAY_RATE_LIMIT_BURST": str(RATE),
-    }
+    return cluster.node_env(
+        pg_database, node_id, data_dir, TOKEN, rate_limit_per_s=str(RATE), rate_limit_burst=str(RATE)
+    )
 
 
 async def listed(client: httpx.AsyncClient, base: str) -> dict[str, Any]:
@@ -62,12 +48,7 @@ def states(body: dict[str, Any]) -> dict[str, str]:
 
 
 async def test_nodes_see_each_other_and_a_killed_node_turns_stale(pg_database: str, tmp_path: Path) -> None:
-    engine = make_engine(pg_database)
-    await migrate(engine)
-    async with engine.begin() as conn:  # this test's cluster alone on the database
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    await engine.dispose()
+    await cluster.empty_database(pg_database)
     await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "omnirelay", "accounts", "create", ACCOUNT[0], "--password", ACCOUNT[1]],

@@ -16,8 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from omnirelay.store.engine import make_engine
-from omnirelay.store.migrate import migrate
-from omnirelay.store.tables import metadata
+from tests.e2e import cluster
 from tests.e2e.conftest import free_port
 from tests.processes import interrupt
 from tests.waiting import until
@@ -50,23 +49,10 @@ def test_workers_are_refused_on_sqlite_and_in_the_sandbox(tmp_path: Path) -> Non
 @pytest.mark.postgres
 @pytest.mark.timeout(120)
 async def test_workers_are_nodes_of_their_own_on_one_port(pg_database: str, tmp_path: Path) -> None:
-    engine = make_engine(pg_database)
-    await migrate(engine)
-    async with engine.begin() as conn:  # this test's nodes alone on the database
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    await engine.dispose()
+    await cluster.empty_database(pg_database)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "OMNIRELAY_DATABASE_URL": pg_database,
-        "OMNIRELAY_DATA_DIR": str(tmp_path),
-        "OMNIRELAY_OPERATOR_TOKEN": TOKEN,
-        "OMNIRELAY_GRAPH_BASE_URL": "http://127.0.0.1:9",  # nothing is sent; never off the machine
-        "OMNIRELAY_NODE_ID": "host-a",
-        "OMNIRELAY_HEARTBEAT_S": "0.2",
-    }
+    env = cluster.node_env(pg_database, "host-a", tmp_path, TOKEN)
     with (tmp_path / "server.log").open("wb") as log:
         proc = subprocess.Popen(  # noqa: ASYNC220 - the server under test, stopped as an operator would
             [

@@ -62,10 +62,14 @@ class ReceiptProcessor:
         retry_s: float = 0.5,
         batch: int = 500,
         idle_poll_s: float = 0.25,
+        lease_s: float = 10.0,
         prices: PriceList | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        # how long a claimed batch is this node's (docs/architecture.md#claims-and-leases): short,
+        # since a batch takes well under a second and a dead node's receipts wait for it to run out
+        self._lease_s = lease_s
         self._metrics = metrics
         self._clock = clock
         self._ttl = timedelta(seconds=unmatched_ttl_s)
@@ -99,7 +103,7 @@ class ReceiptProcessor:
 
     async def run_once(self) -> int:
         with self._activity.round() as took_work:
-            due = await self._store.due_receipts(self._clock.now(), self._batch)
+            due = await self._store.due_receipts(self._clock.now(), self._batch, lease_s=self._lease_s)
             if not due:
                 return 0
             took_work()

@@ -84,6 +84,16 @@ _RECORD_COLUMNS = (
 _MESSAGES_OUTBOX = claims.Outbox(
     messages, messages.c.id, messages.c.next_action_at, messages.c.version, messages.c.lease_expires_at
 )
+# The receipt inbox is claimed like the other outboxes: each receipt is worked on by one node at a
+# time, and a node that died with a batch claimed leaves it to the others when its lease runs out.
+_INBOX_OUTBOX = claims.Outbox(
+    receipts_inbox,
+    receipts_inbox.c.id,
+    receipts_inbox.c.next_try_at,
+    receipts_inbox.c.lease_token,
+    receipts_inbox.c.lease_until,
+)
+INBOX_LEASE_S = 10.0  # a receipt batch is read, decided and settled in well under a second
 
 
 def _record(row: Any) -> MessageRecord:
@@ -278,8 +288,8 @@ _GUARD_CHUNK = 1000  # messages per guard read (bound parameters stay far below 
 # Settling receipts.
 _INBOX_RETRY = RowStatement(
     update(receipts_inbox)
-    .where(receipts_inbox.c.id == bindparam("b_id"))
-    .values(next_try_at=bindparam("b_next"))
+    .where(receipts_inbox.c.id == bindparam("b_id"), receipts_inbox.c.lease_token == bindparam("b_token"))
+    .values(next_try_at=bindparam("b_next"), lease_until=null())
 )
 _REF_DELIVERED = RowStatement(
     update(channel_refs)
@@ -431,6 +441,7 @@ class SqlMessageStore:
         self._engine = engine
         self._writer = writer
         self._pg = engine.dialect.name == "postgresql"
+        self._inbox_tokens: dict[int, int] = {}  # receipts claimed here and not settled: their tokens
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -736,18 +747,28 @@ class SqlMessageStore:
 
         await self._writer.run(unit)
 
-    async def due_receipts(self, now: datetime, limit: int) -> list[InboxReceipt]:
+    async def due_receipts(
+        self, now: datetime, limit: int, *, lease_s: float = INBOX_LEASE_S
+    ) -> list[InboxReceipt]:
+        """Claim up to `limit` due receipts for this node (store.claims: a fresh token each, which
+        their settlement presents) and read what deciding them needs."""
+        # the claim walks the index's order (next_try_at, then id): by id alone, SQLite scanned the
+        # whole inbox in id order, unmatched receipts waiting for a retry included
+        claim = claims.claim(_INBOX_OUTBOX, now_ms=to_ms(now), lease_s=lease_s, limit=limit, pg=self._pg)
+        stmt = claim.returning(receipts_inbox.c.id, receipts_inbox.c.lease_token)
+
+        async def unit(conn: AsyncConnection) -> list[tuple[int, int]]:
+            return [(r.id, r.lease_token) for r in (await conn.execute(stmt)).all()]
+
+        taken = await self._writer.run(unit)
+        if not taken:
+            return []
+        self._inbox_tokens.update(taken)
         async with reading(self._engine) as conn:
-            inbox = (
-                await conn.execute(
-                    select(receipts_inbox)
-                    .where(receipts_inbox.c.next_try_at <= to_ms(now))
-                    # the index's order (next_try_at, then rowid): by id alone, SQLite scanned the
-                    # whole inbox in id order, unmatched receipts waiting for a retry included
-                    .order_by(receipts_inbox.c.next_try_at, receipts_inbox.c.id)
-                    .limit(limit)
-                )
-            ).all()
+            inbox: list[Any] = []
+            for chunk in _chunks(sorted(i for i, _ in taken)):
+                by_id = one_of(receipts_inbox.c.id, chunk, pg=self._pg)
+                inbox.extend((await conn.execute(select(receipts_inbox).where(by_id))).all())
             if not inbox:
                 return []
             by_key = await _channel_refs(conn, {(r.channel, r.ref) for r in inbox})
@@ -838,25 +859,45 @@ class SqlMessageStore:
 
     async def settle_receipts(self, outcomes: Sequence[ReceiptOutcome]) -> list[bool]:
         items = list(outcomes)
+        # the claims' tokens: a receipt whose claim was taken over since is another node's now
+        tokens = {o.inbox_id: self._inbox_tokens.pop(o.inbox_id, -1) for o in items}
 
         async def unit(conn: AsyncConnection) -> list[bool]:
-            return await self._settle_many(conn, items)
+            return await self._settle_many(conn, items, tokens)
 
         return await self._writer.run(unit)
 
-    async def _settle_many(self, conn: AsyncConnection, items: list[ReceiptOutcome]) -> list[bool]:
+    async def _claimed_inbox(
+        self, conn: AsyncConnection, ids: set[int], tokens: dict[int, int]
+    ) -> dict[int, Any]:
+        """The inbox rows of these ids still under this node's claims, locked on PostgreSQL."""
+        inbox: dict[int, Any] = {}
+        for chunk in _chunks(sorted(ids)):
+            read = select(receipts_inbox).where(one_of(receipts_inbox.c.id, chunk, pg=self._pg))
+            for row in await conn.execute(read.with_for_update() if self._pg else read):
+                if row.lease_token == tokens[row.id]:
+                    inbox[row.id] = row
+        return inbox
+
+    async def _settle_many(
+        self, conn: AsyncConnection, items: list[ReceiptOutcome], tokens: dict[int, int]
+    ) -> list[bool]:
         """Settle a batch of receipts in a constant number of statements (one executemany or one
         `IN` per kind of write), not about five per receipt: each statement is a round trip that
-        every claim queued behind the writer waits for."""
+        every claim queued behind the writer waits for. Only receipts still under this node's
+        claim (their token unchanged) are settled; the others are left to the node that has them."""
         ok = [True] * len(items)
-        retry = [{"b_id": o.inbox_id, "b_next": to_ms(o.retry_at)} for o in items if o.retry_at is not None]
+        retry = [
+            {"b_id": o.inbox_id, "b_token": tokens[o.inbox_id], "b_next": to_ms(o.retry_at)}
+            for o in items
+            if o.retry_at is not None
+        ]
         settle = [i for i, o in enumerate(items) if o.retry_at is None]
-        inbox: dict[int, Any] = {}
-        for chunk in _chunks(sorted({items[i].inbox_id for i in settle})):
-            by_id = one_of(receipts_inbox.c.id, chunk, pg=self._pg)
-            for row in await conn.execute(select(receipts_inbox).where(by_id)):
-                inbox[row.id] = row
-        settle = [i for i in settle if items[i].inbox_id in inbox]  # gone already: nothing to do
+        inbox = await self._claimed_inbox(conn, {items[i].inbox_id for i in settle}, tokens)
+        for i in settle:
+            if items[i].inbox_id not in inbox:
+                ok[i] = False  # gone already, or claimed by another node since: not settled here
+        settle = [i for i in settle if items[i].inbox_id in inbox]
         refs = await _channel_refs(
             conn, {(row.channel, row.ref) for row in (inbox[items[i].inbox_id] for i in settle)}
         )
@@ -868,7 +909,7 @@ class SqlMessageStore:
             if not done:
                 ok[i] = False  # stale: look at it again right away, with fresh state
                 row = inbox[items[i].inbox_id]
-                retry.append({"b_id": row.id, "b_next": row.received_at})
+                retry.append({"b_id": row.id, "b_token": row.lease_token, "b_next": row.received_at})
         delivered: list[dict[str, Any]] = []
         late: list[dict[str, Any]] = []
         progress: list[dict[str, Any]] = []

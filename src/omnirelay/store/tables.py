@@ -222,6 +222,9 @@ receipts_inbox = Table(
     Column("received_at", BigInteger, nullable=False),
     Column("next_try_at", BigInteger, nullable=False, index=True),
     Column("sent_after", BigInteger, nullable=True),  # `Receipt.sent_after` (migration 0006)
+    # the claim of the node working on it (store.claims, migration 0015): one node at a time
+    Column("lease_token", Integer, nullable=False, server_default="0"),
+    Column("lease_until", BigInteger, nullable=True),  # database time
     Column("seen", Boolean, nullable=False, server_default=false()),  # `Receipt.seen` (migration 0013)
 )
 
