@@ -50,21 +50,26 @@ class Membership:
         the nodes' shares never add up to more than a whole budget."""
         await self._store.forget(FORGET_AFTER_S)
         await self._store.beat(*self._identity)
-        async with asyncio.timeout(self.stale_s + self._heartbeat_s):
-            while True:
-                listed, _ = await self.members()
-                mine = next(n for n, _ in listed if n.node_id == self.node_id)
-                behind = [
-                    n
-                    for n, state in listed
-                    if state is NodeState.LIVE
-                    and n.node_id != self.node_id
-                    and n.heartbeat_at <= mine.started_at
-                ]
-                if not behind:
-                    break
-                await asyncio.sleep(self._heartbeat_s / 4)  # polling the others' next beat, bounded above
+        # a node that never beats again drops out once STALE, so this ends within the stale period;
+        # the bound is for a database that answers but whose nodes' rows never settle
+        try:
+            async with asyncio.timeout(2 * self.stale_s + self._heartbeat_s):
+                while True:  # the others are other processes: their beats are read, not awaited
+                    if not await self._others_behind():
+                        break
+                    await asyncio.sleep(self._heartbeat_s / 4)
+        except TimeoutError:
+            log.warning("joined without every live node having seen this one")
         await self._reshare()
+
+    async def _others_behind(self) -> bool:
+        """Whether a live node has not beaten since this one joined (and so uses a larger share)."""
+        listed, _ = await self.members()
+        mine = next(n for n, _ in listed if n.node_id == self.node_id)
+        return any(
+            state is NodeState.LIVE and n.node_id != self.node_id and n.heartbeat_at <= mine.started_at
+            for n, state in listed
+        )
 
     async def _reshare(self) -> None:
         _, live = await self.members()
