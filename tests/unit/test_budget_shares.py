@@ -59,20 +59,25 @@ async def test_page_pacing_keeps_to_its_share_on_pages_seen_and_new() -> None:
         assert (gate.text._tokens, gate.media._tokens) == (100, 4)  # no more saved than the share holds
 
 
-async def test_the_smpp_sender_scales_its_connectors_and_those_configured_later() -> None:
+async def test_each_smpp_bind_sends_at_its_part_of_the_connectors_throughput() -> None:
+    """throughput / binds per bind (docs/architecture.md#smpp-binds), also for a connector whose
+    configuration changes while it is held."""
+
     def connector(name: str, throughput: float) -> SmppConnectorConfig:
         return SmppConnectorConfig(name, "127.0.0.1", 9, "id", "pw", throughput_per_s=throughput)
 
     routes = [SmsRoute("", "a")]
-    sender = SmppSender([connector("a", 100)], routes, InMemoryReceiptSink(), FakeClock())
-    sender.scale(0.5)
+    sender = SmppSender([connector("a", 100)], routes, InMemoryReceiptSink(), FakeClock(), held={})
 
     def rate(name: str) -> float:
         bucket = sender.session(name)._bucket
         assert bucket is not None
         return bucket.rate_per_s
 
+    await sender.hold({"a": 2})  # never started: nothing binds
     assert rate("a") == 50
-    await sender.reconfigure([connector("a", 40), connector("b", 10)], routes)  # never started: no bind
-    assert (rate("a"), rate("b")) == (20, 5)
+    await sender.reconfigure([connector("a", 40), connector("b", 10)], routes)  # a changed, b new
+    assert (rate("a"), rate("b")) == (20, 10)  # b is not held here: nothing is sent on it
+    await sender.hold({"a": 2, "b": 5})
+    assert (rate("a"), rate("b")) == (20, 2)
     await sender.stop()

@@ -160,7 +160,6 @@ class SmppSender:
         self._routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
         self._ref = self._rng.randrange(256)
         self._started = False
-        self._share = 1.0
 
     async def start(self) -> None:
         """Start connecting and binding every connector in the background (returns at once)."""
@@ -189,7 +188,7 @@ class SmppSender:
                 sessions[config.name] = current
             else:
                 session = SmppSession(config, receipts=self._receipts, clock=self._clock, rng=self._rng)
-                session.scale(self._share)
+                session.scale(self._share_of(config.name))
                 sessions[config.name] = session
                 fresh.append(session)
         retired = [s for name, s in old.items() if sessions.get(name) is not s]
@@ -201,6 +200,10 @@ class SmppSender:
                     session.start()
         await asyncio.gather(*(s.close() for s in retired))
 
+    def _share_of(self, name: str) -> float:
+        """The part of a connector's throughput this node's bind sends at: 1/binds."""
+        return 1.0 / self._held[name] if self._held is not None and name in self._held else 1.0
+
     def _holds(self, name: str) -> bool:
         return self._held is None or name in self._held
 
@@ -211,7 +214,7 @@ class SmppSender:
         closing = []
         for name, session in self._sessions.items():
             if name in held:
-                session.scale(1.0 / held[name])
+                session.scale(self._share_of(name))
                 if self._started and not session.running:
                     session.start()
             elif session.running:
@@ -226,12 +229,6 @@ class SmppSender:
     async def stop(self) -> None:
         """Unbind and close every connector."""
         await asyncio.gather(*(s.close() for s in self._sessions.values()))
-
-    def scale(self, share: float) -> None:
-        """Send at `share` of every connector's throughput (docs/architecture.md#cluster-wide-budgets)."""
-        self._share = share
-        for session in self._sessions.values():
-            session.scale(share)
 
     def bound(self) -> dict[str, bool]:
         """Readiness: connector name → bound, of the connectors this node binds."""
