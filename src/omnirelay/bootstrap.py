@@ -345,8 +345,11 @@ class Gateway:
         # an SMPP connector's throughput is shared by its bind slots instead (SmppSender.hold)
 
     def channels_elsewhere(self) -> tuple[Channel, ...]:
-        """The channels this node leaves to other nodes: SMS while it holds no SMPP bind."""
-        if self.sms_sender is not None and not self.sms_sender.binds_any():
+        """The channels this node leaves to other nodes: SMS while connectors are configured and
+        this node binds none of them. With none configured anywhere, SMS steps are claimed here
+        as everywhere, and end as having no route."""
+        holder, sms = self.bind_holder, self.sms_sender
+        if holder is not None and holder.configured and sms is not None and not sms.binds_any():
             return (Channel.SMS,)
         return ()
 

@@ -522,3 +522,12 @@ async def test_rejected_at_submit_report_and_log_agree(production: Any, smsc: Sm
     fields = ("messageCount", "sentAt", "doneAt", "price")
     assert {k: log[k] for k in fields} == {k: report[k] for k in fields}
     assert report["messageCount"] == 1
+
+
+async def test_with_no_connector_anywhere_an_sms_ends_without_a_route(production: Any):
+    """No node binds anything because none is configured: the SMS step is still claimed, and ends
+    with no route (docs/architecture.md#smpp-binds), rather than waiting for a bind that never comes."""
+    prod: Production = await production()
+    (message_id,) = await prod.send([CH], "nowhere to go")
+    report = (await prod.reports({message_id}))[message_id]
+    assert report["status"]["name"] == "REJECTED_ROUTE_NOT_AVAILABLE"

@@ -51,6 +51,11 @@ class BindHolder:
     def held(self) -> Mapping[str, int]:
         return dict(self._held)
 
+    @property
+    def configured(self) -> bool:
+        """Whether any connector is configured (for this node to bind, or another)."""
+        return bool(self._wanted)
+
     def configure(self, binds: Mapping[str, int]) -> None:
         """The connectors configured now and their binds, for the next round (`hold`)."""
         self._wanted = dict(binds)
