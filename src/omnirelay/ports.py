@@ -288,8 +288,9 @@ class FunnelRow:
 class LogStore(Protocol):
     async def logs(self, account_id: int, api: Api, flt: LogFilter) -> list[LogRow]: ...
 
-    async def funnel(self, account_id: int, since: datetime, until: datetime) -> list[FunnelRow]:
-        """The steps of the account's OMNI messages accepted in [since, until)."""
+    async def funnel(self, account_id: int | None, since: datetime, until: datetime) -> list[FunnelRow]:
+        """The steps of the account's OMNI messages accepted in [since, until); `account_id` None:
+        every account's (the console's operator)."""
         ...
 
 
@@ -490,6 +491,10 @@ class ConsoleStore(Protocol):
     async def journey(self, account_id: int | None, pk: int) -> Journey | None: ...
     async def overview(self, account_id: int | None, since: datetime, now: datetime) -> Overview: ...
     async def account_names(self) -> dict[int, str]: ...
+    async def scenarios(self, keys: Sequence[str]) -> dict[str, Scenario]:
+        """The scenarios of these keys, whichever account's (keys are unique): the overview's
+        funnel names them."""
+        ...
 
 
 class ScenarioStore(Protocol):

@@ -9,11 +9,15 @@ import msgspec
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from omnirelay.domain.messages import Channel, Step, SuccessCriterion
+from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.statuses import DELIVERED_TO_HANDSET, STATUSES, StatusGroup
 from omnirelay.ports import ConsoleQuery
 from omnirelay.store.accounts import SqlAccountStore
 from omnirelay.store.console import SqlConsoleStore
+from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.messages import SqlMessageStore
+from omnirelay.store.scenarios import SqlScenarioStore
 from omnirelay.store.writer import Writer
 from tests.contract.test_message_store import new_message, query_plans
 from tests.doubles import FakeClock
@@ -139,3 +143,31 @@ async def test_the_overview_reads_its_window_through_indexes(
                     statement,
                     plan,
                 )
+
+
+async def test_the_overview_names_the_funnels_scenarios_of_every_account(
+    engine: AsyncEngine, writer: Writer, console: SqlConsoleStore, clock: FakeClock
+):
+    # docs/console.md#overview: the funnel's rows carry a scenario key only; the operator's span accounts
+    store = SqlScenarioStore(engine, writer)
+    flow = (Step(Channel.SMS, "InfoSMS", SuccessCriterion.ACCEPTED),)
+    one = await store.create(1, Scenario("K1", "<one>", flow, True), clock.now())
+    two = await store.create(2, Scenario("K2", "two", flow, True), clock.now())
+    await store.create(2, Scenario("K3", "not asked for", flow, False), clock.now())
+    assert await console.scenarios(["K1", "K2", "gone"]) == {"K1": one, "K2": two}
+    assert await console.scenarios([]) == {}
+
+
+async def test_the_operators_funnel_reads_its_period_through_an_index(
+    engine: AsyncEngine, console: SqlConsoleStore, clock: FakeClock
+):
+    logs = SqlLogStore(engine)
+    since, until = clock.now() - timedelta(minutes=60), clock.now() + timedelta(seconds=1)
+    # none of the fixture's messages has been sent yet: no attempt, no step
+    assert await logs.funnel(None, since, until) == []
+    if engine.dialect.name != "sqlite":
+        return
+    async with query_plans(engine) as plans:
+        await logs.funnel(None, since, until)
+    ((_, plan),) = plans
+    assert "ix_messages_created" in plan, plan

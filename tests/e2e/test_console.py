@@ -14,6 +14,7 @@ from tests.e2e.conftest import BASIC, RunningServer, json_of
 
 XSS_TEXT = "<script>alert('text')</script>"
 XSS_CALLBACK = "<img src=x onerror=alert('callback')>"
+XSS_SCENARIO = "<img src=x onerror=alert('scenario')>"
 
 
 @pytest.fixture
@@ -128,6 +129,13 @@ async def test_a_form_without_its_csrf_token_is_refused(server: RunningServer, b
 async def test_the_overview_draws_its_charts_and_refreshes_without_a_reload(
     server: RunningServer, browser: Browser
 ):
+    from omnirelay import sandbox_data as sb
+
+    # the scenario's name is the account's to choose: shown as text, never as markup
+    renamed = await server.client.put(
+        f"/omni/1/scenarios/{sb.SCENARIO_KEY}", headers=BASIC, json={"name": XSS_SCENARIO}
+    )
+    assert renamed.status_code == 200, renamed.text
     await send_failover(server)
     await browser.sign_in("Aladdin", "open sesame")
     assert await browser.path() == "/console/overview"
@@ -146,6 +154,16 @@ async def test_the_overview_draws_its_charts_and_refreshes_without_a_reload(
         for row in await browser.all("#funnel tbody tr")
     ]
     assert funnel == [["1", "FACEBOOK", "1", "0", "1", "0", "0"], ["2", "SMS", "1", "1", "0", "0", "0"]]
+    # per scenario and step (docs/console.md#overview): Messenger refused it, SMS met its criterion
+    by_scenario = [
+        [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+        for row in await browser.all(f'#scenario-funnel tbody tr[data-scenario="{sb.SCENARIO_KEY}"]')
+    ]
+    assert by_scenario == [
+        [XSS_SCENARIO, "1", "FACEBOOK", "DELIVERED", "0", "0", "1", "0", "0", "0"],
+        [XSS_SCENARIO, "2", "SMS", "DELIVERED", "1", "1", "0", "0", "0", "0"],
+    ]
+    assert await browser.all("#scenario-funnel img") == [] and await browser.no_alert()
     assert await browser.text("#latency-p50") != "—"
     await browser.screenshot("overview")
     # a message sent now shows up on the open page: the numbers were polled, the page not reloaded
@@ -206,6 +224,8 @@ async def test_channels_and_configuration_pages(server: RunningServer, browser: 
     source = await browser.run(lambda: browser.d.page_source)
     assert sb.PAGE_TOKEN not in source and sb.APP_SECRET not in source and sb.VERIFY_TOKEN not in source
     assert await browser.all("#connectors") == []  # SMPP connectors and routes are the operator's
+    await browser.get("/console/channels")
+    assert await browser.all("#nodes") == []  # so are the cluster's hosts and processes
 
     # the SMPP session's problems show on the page: the SMSC goes away, the connector is not bound
     smsc = server.gateway.smsc_simulator
@@ -228,3 +248,10 @@ async def test_channels_and_configuration_pages(server: RunningServer, browser: 
     assert "Aladdin" in await browser.text(f'#scenarios tr[data-scenario="{sb.SCENARIO_KEY}"]')
     await browser.find("#connectors")
     await browser.find("#routes")
+    # the cluster's nodes (docs/console.md#channels-and-configuration): this one, live
+    membership = server.gateway.membership
+    assert membership is not None
+    await browser.get("/console/channels")
+    node = await browser.find(f'#nodes tr[data-node="{membership.node_id}"]')
+    assert await browser.run(node.get_attribute, "data-state") == "LIVE"
+    assert "LIVE" in await browser.text(f'#nodes tr[data-node="{membership.node_id}"] td.state')

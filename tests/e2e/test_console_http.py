@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from omnirelay import sandbox_data as sb
+from omnirelay.config import DEFAULT_OPERATOR_TOKEN
+from omnirelay.services.accounts import hash_password
 from tests.e2e.conftest import BASIC, RunningServer, json_of
 
 
@@ -99,3 +102,69 @@ async def test_the_console_is_not_in_the_api_document(server: RunningServer):
     # unauthenticated, pages send the browser to sign in
     r = await server.client.get("/console/overview.json")
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
+
+
+async def test_the_overview_funnel_is_per_scenario_and_step_with_its_criterion(server: RunningServer):
+    """docs/console.md#overview: `/omni/1/analytics`'s funnel, named, with each step's criterion."""
+    gw = server.gateway
+    assert gw.accounts is not None
+    await gw.accounts.create_account("Jasmine", hash_password("the palace garden"), gw.clock.now())
+    flow = [
+        {"from": sb.APP_KEY, "channel": "FACEBOOK", "successCriterion": "SEEN"},
+        {"from": sb.SMS_SENDER, "channel": "SMS", "successCriterion": "ACCEPTED"},
+    ]
+    changed = await server.client.put(
+        f"/omni/1/scenarios/{sb.SCENARIO_KEY}",
+        headers=BASIC,
+        json={"name": "Messenger <b>first</b>", "flow": flow},
+    )
+    assert changed.status_code == 200, changed.text
+    body = {
+        "destinations": [{"to": {"phoneNumber": "41793026727"}}],  # no Messenger user: fails over
+        "facebook": {"text": "over Messenger"},
+        "sms": {"text": "by SMS"},
+    }
+    sent = await server.client.post("/omni/1/advanced", headers=BASIC, json=body)
+    assert sent.status_code == 200, sent.text
+    await server.until_idle()
+
+    expected = [
+        {
+            "key": sb.SCENARIO_KEY,
+            "name": "Messenger <b>first</b>",
+            "steps": [
+                {
+                    "step": 1,
+                    "channel": "FACEBOOK",
+                    "criterion": "SEEN",
+                    "sent": 0,
+                    "met": 0,
+                    "failed": {"rejected": 1, "failureReceipt": 0, "expired": 0},
+                    "lateSuccess": 0,
+                },
+                {
+                    "step": 2,
+                    "channel": "SMS",
+                    "criterion": "ACCEPTED",
+                    "sent": 1,
+                    "met": 1,
+                    "failed": {"rejected": 0, "failureReceipt": 0, "expired": 0},
+                    "lateSuccess": 0,
+                },
+            ],
+        }
+    ]
+    await sign_in(server.client)
+    assert json_of(await server.client.get("/console/overview.json"))["scenarios"] == expected
+    server.client.cookies.clear()
+    await sign_in(server.client, "Jasmine", "the palace garden")
+    assert json_of(await server.client.get("/console/overview.json"))["scenarios"] == []
+    # the operator: every account's
+    server.client.cookies.clear()
+    login = await server.client.get("/console/login")
+    signed = await server.client.post(
+        "/console/login",
+        data={"csrf": csrf_of(login.text), "kind": "operator", "token": DEFAULT_OPERATOR_TOKEN},
+    )
+    assert signed.status_code == 303, signed.text
+    assert json_of(await server.client.get("/console/overview.json"))["scenarios"] == expected

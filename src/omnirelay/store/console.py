@@ -7,12 +7,14 @@ bounded window of recent rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.statuses import ERRORS, STATUSES, ErrorCode, Status, StatusGroup, error_for_code
 from omnirelay.domain.times import from_ms, to_ms
 from omnirelay.ports import (
@@ -27,7 +29,8 @@ from omnirelay.ports import (
 )
 from omnirelay.store import codec
 from omnirelay.store.engine import reading
-from omnirelay.store.tables import accounts, attempts, channel_refs, messages, reports
+from omnirelay.store.scenarios import scenario_of
+from omnirelay.store.tables import accounts, attempts, channel_refs, messages, reports, scenarios
 
 # The overview reads at most this many rows of each kind from its window: bounded work per poll.
 OVERVIEW_ROWS = 20_000
@@ -259,6 +262,13 @@ class SqlConsoleStore:
         async with reading(self._engine) as conn:
             rows = (await conn.execute(select(accounts.c.id, accounts.c.username))).all()
         return {r.id: r.username for r in rows}
+
+    async def scenarios(self, keys: Sequence[str]) -> dict[str, Scenario]:
+        if not keys:
+            return {}
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(select(scenarios).where(scenarios.c.key.in_(keys)))).all()
+        return {r.key: scenario_of(r) for r in rows}
 
 
 def _funnel(

@@ -38,7 +38,7 @@ def _step(item: list[str]) -> Step:
     return Step(Channel(channel), sender, criterion)
 
 
-def _scenario(row: Any) -> Scenario:
+def scenario_of(row: Any) -> Scenario:
     flow = tuple(_step(item) for item in _flow.decode(row.flow))
     return Scenario(row.key, row.name, flow, bool(row.is_default))
 
@@ -123,7 +123,7 @@ class SqlScenarioStore:
                     select(scenarios).where(scenarios.c.key == key, scenarios.c.account_id == account_id)
                 )
             ).first()
-            return _scenario(row) if row is not None else None
+            return scenario_of(row) if row is not None else None
 
         return await self._reads.get((account_id, key), load)  # type: ignore[no-any-return]
 
@@ -136,7 +136,7 @@ class SqlScenarioStore:
                     )
                 )
             ).first()
-            return _scenario(row) if row is not None else None
+            return scenario_of(row) if row is not None else None
 
         return await self._reads.get((account_id, None), load)  # type: ignore[no-any-return]
 
@@ -147,4 +147,4 @@ class SqlScenarioStore:
         stmt = stmt.order_by(scenarios.c.created_at, scenarios.c.key).limit(limit).offset(page * limit)
         async with reading(self._engine) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_scenario(r) for r in rows]
+        return [scenario_of(r) for r in rows]

@@ -1,5 +1,5 @@
 """`/console/channels`: the SMPP connectors' sessions and the Messenger Pages' pauses, as they are
-now in this node (docs/console.md#channels-and-configuration)."""
+now in this node, and for the operator the cluster's nodes (docs/console.md#channels-and-configuration)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
+from omnirelay.domain.nodes import NodeState
 from omnirelay.http.console.html import esc, page, when
 from omnirelay.http.console.session import SignedIn
 from omnirelay.http.context import services
@@ -47,6 +48,8 @@ async def channels_page(request: Request, session: SignedIn) -> Response:
         "<h2>SMPP connectors</h2>" + smpp + "<h2>Messenger Pages</h2>" + pages + '<p class="updated">'
         "As this node sees them now; a Page appears once it has sent.</p>"
     )
+    if operator:  # hosts and processes are the operator's, as /admin/1/nodes is
+        body += "<h2>Cluster nodes</h2>" + await _nodes(request)
     return page(
         "Channels", body, principal=session.principal, who=session.who, csrf=session.csrf, active="channels"
     )
@@ -79,4 +82,30 @@ async def _pages(request: Request, session: SignedIn, states: tuple[MessengerPag
         '<table id="pages"><thead><tr><th>Page</th><th>Application</th><th>Paused</th>'
         "<th>Sends by phone number stopped</th><th>Throttled</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _state(state: NodeState) -> str:
+    return esc(state.value) if state is NodeState.LIVE else f'<span class="problem">{esc(state.value)}</span>'
+
+
+async def _nodes(request: Request) -> str:
+    membership = services(request).membership
+    if membership is None:
+        return "<p>This node is not part of a cluster.</p>"
+    members, live = await membership.members()
+    me = membership.node_id
+    rows = "".join(
+        f'<tr data-node="{esc(n.node_id)}" data-state="{esc(state.value)}"><td>{esc(n.node_id)}'
+        f"{' <small>(this node)</small>' if n.node_id == me else ''}</td>"
+        f'<td class="state">{_state(state)}</td>'
+        f'<td>{esc(n.host)}</td><td class="num">{n.pid}</td><td>{esc(n.version)}</td>'
+        f"<td>{when(n.started_at)}</td><td>{when(n.heartbeat_at)}</td></tr>"
+        for n, state in members
+    )
+    return (
+        '<table id="nodes"><thead><tr><th>Node</th><th>State</th><th>Host</th><th class="num">PID</th>'
+        "<th>Version</th><th>Started</th><th>Last heartbeat</th></tr></thead>"
+        f'<tbody>{rows}</tbody></table><p class="updated">{live} live; STALE after '
+        f"{membership.stale_s:g} s without a heartbeat, by the database's clock.</p>"
     )

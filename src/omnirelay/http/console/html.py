@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 from omnirelay.domain.statuses import Status
 from omnirelay.services.console_sessions import Principal
 
-ASSET_VERSION = "2"
+ASSET_VERSION = "3"
 # No inline script or style anywhere: the policy forbids them, and no asset comes from elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

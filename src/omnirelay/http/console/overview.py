@@ -1,7 +1,7 @@
-"""`/console/overview`: accepted and finished per minute, the failover funnel, delivery rate per
-channel, latency from accept to final (docs/console.md#overview). The page is a frame; its
-script draws the numbers and charts from `/console/overview.json` and polls it, so they refresh
-without a reload."""
+"""`/console/overview`: accepted and finished per minute, the failover funnel, the funnel per
+scenario and step, delivery rate per channel, latency from accept to final
+(docs/console.md#overview). The page is a frame; its script draws the numbers and charts from
+`/console/overview.json` and polls it, so they refresh without a reload."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from omnirelay.domain.scenarios import Scenario
 from omnirelay.domain.times import format_time
 from omnirelay.http.console.html import SECURITY_HEADERS, page
 from omnirelay.http.console.messages import store
 from omnirelay.http.console.session import SignedIn
 from omnirelay.http.context import int_param, json_response, services
-from omnirelay.ports import Overview
+from omnirelay.ports import FunnelRow, Overview
 
 POLL_MS = 5000
 
@@ -62,13 +63,57 @@ def overview_json(o: Overview) -> dict[str, Any]:
     }
 
 
+def _criterion(scenario: Scenario | None, step_index: int, channel: str) -> str | None:
+    """The scenario's criterion for a step of the messages' plans, as the scenario is now: a plan
+    keeps the scenario's steps in order, leaving out those that did not apply, so the plan's step is
+    the scenario's first of its channel from that index on."""
+    if scenario is None:  # deleted since, or sent before scenarios were recorded
+        return None
+    return next((s.criterion.value for s in scenario.flow[step_index:] if s.channel.value == channel), None)
+
+
+def scenarios_json(rows: list[FunnelRow], named: dict[str, Scenario]) -> list[dict[str, Any]]:
+    """`GET /omni/1/analytics`'s funnel (docs/api.md#analytics), with names and criteria."""
+    out: dict[str | None, dict[str, Any]] = {}
+    for r in rows:
+        scenario = named.get(r.scenario_key) if r.scenario_key is not None else None
+        entry = out.setdefault(
+            r.scenario_key,
+            {"key": r.scenario_key, "name": scenario.name if scenario is not None else None, "steps": []},
+        )
+        entry["steps"].append(
+            {
+                "step": r.step_index + 1,
+                "channel": r.channel,
+                "criterion": _criterion(scenario, r.step_index, r.channel),
+                "sent": r.sent,
+                "met": r.met,
+                "failed": {
+                    "rejected": r.failed_rejected,
+                    "failureReceipt": r.failed_receipt,
+                    "expired": r.failed_expired,
+                },
+                "lateSuccess": r.late_success,
+            }
+        )
+    return list(out.values())
+
+
 async def overview_data(request: Request, session: SignedIn) -> Response:
     minutes = int_param(request, "minutes", 60, 5, 24 * 60)
-    clock = services(request).clock
+    svc = services(request)
+    clock = svc.clock
     assert clock is not None
     now = clock.now()
-    found = await store(request).overview(session.principal.account_id, now - timedelta(minutes=minutes), now)
-    response = json_response(overview_json(found))
+    since = now - timedelta(minutes=minutes)
+    account_id = session.principal.account_id
+    found = await store(request).overview(account_id, since, now)
+    # the same read as /omni/1/analytics, so that the console and the API agree
+    rows = await svc.logs.funnel(account_id, since, now)
+    named = await store(request).scenarios(
+        sorted({r.scenario_key for r in rows if r.scenario_key is not None})
+    )
+    response = json_response({**overview_json(found), "scenarios": scenarios_json(rows, named)})
     response.headers.update(SECURITY_HEADERS)
     return response
 
@@ -104,6 +149,13 @@ async def overview_page(_request: Request, session: SignedIn) -> Response:
         '<table id="funnel"><thead><tr><th>Step</th><th>Channel</th><th class="num">Attempts</th>'
         '<th class="num">Delivered</th><th class="num">Failed over</th><th class="num">Failed</th>'
         '<th class="num">Waiting</th></tr></thead><tbody></tbody></table>'
+        "<h2>Funnel per scenario and step</h2>"
+        '<p class="legend">OMNI messages; each step against its success criterion, as the scenario '
+        "has it now. The failures are why the message failed over, or ended on its last step.</p>"
+        '<table id="scenario-funnel"><thead><tr><th>Scenario</th><th>Step</th><th>Channel</th>'
+        '<th>Criterion</th><th class="num">Sent</th><th class="num">Met</th><th class="num">Rejected</th>'
+        '<th class="num">Failure receipt</th><th class="num">Expired</th><th class="num">Late success</th>'
+        "</tr></thead><tbody></tbody></table>"
         "<noscript>The charts need JavaScript; the numbers are at /console/overview.json.</noscript>"
         "</section>"
     )

@@ -104,6 +104,30 @@
     }));
   }
 
+  function scenarioTable(scenarios) {
+    const body = document.querySelector("#scenario-funnel tbody");
+    if (!body) return;
+    const rows = [];
+    for (const sc of scenarios) {
+      for (const f of sc.steps) {
+        const tr = document.createElement("tr");
+        tr.dataset.scenario = sc.key === null ? "" : sc.key;
+        tr.dataset.step = String(f.step);
+        const name = sc.name || sc.key || "(not recorded)";
+        const cells = [[name, false], [f.step, false], [f.channel, false], [f.criterion || "—", false], [f.sent, true],
+          [f.met, true], [f.failed.rejected, true], [f.failed.failureReceipt, true], [f.failed.expired, true], [f.lateSuccess, true]];
+        for (const [v, num] of cells) {
+          const td = document.createElement("td");
+          td.textContent = String(v);
+          if (num) td.className = "num";
+          tr.appendChild(td);
+        }
+        rows.push(tr);
+      }
+    }
+    body.replaceChildren(...rows);
+  }
+
   function draw(data) {
     setText("total-accepted", data.totals.accepted);
     setText("total-finished", data.totals.finished);
@@ -114,6 +138,7 @@
     replacePlot("chart-funnel", funnelChart(data.funnel));
     replacePlot("chart-delivery", deliveryChart(data.delivery));
     funnelTable(data.funnel);
+    scenarioTable(data.scenarios || []);
     setText("updated", new Date().toISOString().slice(11, 19) + " UTC" + (data.sampled ? " (sampled)" : ""));
     root.dataset.refreshes = String(Number(root.dataset.refreshes || 0) + 1);
   }
