@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from sqlalchemy import ColumnElement, and_, delete, literal, not_, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import BigInteger
 
 from omnirelay.store.claims import db_now_ms
+from omnirelay.store.engine import conflict_insert
 from omnirelay.store.tables import bind_slots
 from omnirelay.store.writer import Writer
 
@@ -63,10 +62,11 @@ class SqlBindSlots:
             .values(holder=node_id, lease_until=self._lease_end(lease_s))
             .returning(_S.slot)
         )
-        insert = (pg_insert if self._pg else sqlite_insert)(bind_slots)
-        slots = insert.values(
-            [{"connector": connector, "slot": i} for i in range(binds)]
-        ).on_conflict_do_nothing()
+        slots = (
+            conflict_insert(bind_slots, pg=self._pg)
+            .values([{"connector": connector, "slot": i} for i in range(binds)])
+            .on_conflict_do_nothing()
+        )
 
         async def unit(conn: AsyncConnection) -> int | None:
             await conn.execute(slots)  # the connector's slots exist once it is known

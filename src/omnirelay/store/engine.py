@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, any_, bindparam, event, insert, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -71,6 +71,12 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         raise
     else:
         await conn_cm.__aexit__(None, None, None)
+
+
+def conflict_insert(table: Table, *, pg: bool) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of the backend's own dialect, for its `ON CONFLICT` clause (statements run through
+    SQLAlchemy; a `RowStatement`'s text is the same on both and needs none)."""
+    return postgresql.insert(table) if pg else sqlite.insert(table)
 
 
 def one_of(column: ColumnElement[Any], values: Sequence[Any], *, pg: bool) -> ColumnElement[bool]:

@@ -15,13 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import IdempotencyClaim, IdempotentAnswer
-from omnirelay.store.engine import reading
+from omnirelay.store.engine import conflict_insert, reading
 from omnirelay.store.tables import idempotency_keys
 
 _K = idempotency_keys.c
@@ -76,9 +74,8 @@ async def free(conn: AsyncConnection, claims: Sequence[IdempotencyClaim | None])
 def _take(conn: AsyncConnection, account_id: int, key: str, digest: str, now_ms: int) -> Any:
     """The key's row, without its answer yet (status 0), unless a committed or concurrent
     transaction holds it; RETURNING tells which."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     return (
-        dialect_insert(idempotency_keys)
+        conflict_insert(idempotency_keys, pg=conn.dialect.name == "postgresql")
         .values(
             account_id=account_id, key=key, body_digest=digest, status_code=0, response="", created_at=now_ms
         )

@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import case, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.nodes import Node
 from omnirelay.domain.times import from_ms
 from omnirelay.store.claims import db_now_ms
-from omnirelay.store.engine import reading
+from omnirelay.store.engine import conflict_insert, reading
 from omnirelay.store.tables import nodes
 from omnirelay.store.writer import Writer
 
@@ -28,7 +26,7 @@ class SqlNodeStore:
 
     async def beat(self, node_id: str, host: str, pid: int, version: str) -> None:
         now = db_now_ms(pg=self._pg)
-        insert = (pg_insert if self._pg else sqlite_insert)(nodes).values(
+        insert = conflict_insert(nodes, pg=self._pg).values(
             node_id=node_id, host=host, pid=pid, version=version, started_at=now, heartbeat_at=now
         )
         # a node id given again (OMNIRELAY_NODE_ID kept across restarts) starts again

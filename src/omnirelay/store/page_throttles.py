@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy import BigInteger, case, delete, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.store.claims import db_now_ms
-from omnirelay.store.engine import reading
+from omnirelay.store.engine import conflict_insert, reading
 from omnirelay.store.tables import page_throttles
 from omnirelay.store.writer import Writer
 
@@ -28,9 +26,8 @@ class SqlPageThrottles:
     async def publish(self, waits: Mapping[str, float]) -> None:
         """Page -> seconds Meta asked to wait, from now: kept as until when, the later one winning."""
         now = db_now_ms(pg=self._pg)
-        insert = (pg_insert if self._pg else sqlite_insert)(page_throttles)
         rows = [{"page_id": p, "until": now + literal(int(s * 1000), BigInteger)} for p, s in waits.items()]
-        stmt = insert.values(rows)
+        stmt = conflict_insert(page_throttles, pg=self._pg).values(rows)
         stmt = stmt.on_conflict_do_update(
             index_elements=[_T.page_id],
             set_={"until": case((stmt.excluded.until > _T.until, stmt.excluded.until), else_=_T.until)},
