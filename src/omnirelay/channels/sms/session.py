@@ -134,7 +134,6 @@ class SmppSession:
         self._bucket = (
             TokenBucket(rate_per_s=config.throughput_per_s) if config.throughput_per_s > 0 else None
         )
-        self._share = 1.0
         self._link: _Link | None = None
         self._bound_event = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -157,7 +156,6 @@ class SmppSession:
     def scale(self, share: float) -> None:
         """Send at `share` of the connector's throughput: this node's part of a cluster-wide rate
         (docs/architecture.md#cluster-wide-budgets)."""
-        self._share = share
         if self._bucket is not None:
             self._bucket.set_rate(self.config.throughput_per_s * share)
 
