@@ -154,8 +154,8 @@ class SmppSession:
         return link is not None and link.bound and not link.closed
 
     def scale(self, share: float) -> None:
-        """Send at `share` of the connector's throughput: this node's part of a cluster-wide rate
-        (docs/architecture.md#cluster-wide-budgets)."""
+        """Send at `share` of the connector's throughput: this bind's part of the cluster's rate,
+        1/binds (docs/architecture.md#smpp-binds)."""
         if self._bucket is not None:
             self._bucket.set_rate(self.config.throughput_per_s * share)
 
