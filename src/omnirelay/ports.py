@@ -660,6 +660,14 @@ class InboundStore(Protocol):
         phone digits) that are still waiting for delivery and were sent at or before `sent_until`."""
         ...
 
+    async def expired_refs(
+        self, application_key: str, addresses: Sequence[str], sent_until: datetime, *, read: bool
+    ) -> list[str]:
+        """Graph message ids of FACEBOOK steps from this application to these addresses that
+        expired (the message failed over) unread, sent at or before `sent_until`: what a late read
+        covers. For a delivery (`read` false), only those that heard of no delivery yet."""
+        ...
+
 
 class ForwardStore(Protocol):
     async def claim_forwards(self, now: datetime, lease_s: float, limit: int) -> list[ForwardRecord]:

@@ -138,8 +138,8 @@ async def test_seen_met_by_the_sandbox_user_who_reads_and_accepted_at_acceptance
 @pytest.mark.slow
 async def test_seen_missed_fails_over_and_a_late_delivery_is_a_late_success(server: RunningServer):
     """Two messages with a 30 s Messenger validity: one to the sandbox user who never reads (a
-    SEEN step: delivered, not read, so SMS), one (DELIVERED, the default scenario) to a person
-    whose delivery comes only after the failover."""
+    SEEN step: delivered, not read, so SMS; the read comes after), one (DELIVERED, the default
+    scenario) to a person whose delivery comes only after the failover."""
     graph = server.gateway.graph_simulator
     assert graph is not None
     graph.set_never_deliver(sb.PAGE_ID, sb.PSID)
@@ -198,6 +198,15 @@ async def test_seen_missed_fails_over_and_a_late_delivery_is_a_late_success(serv
         )
         (*_, last) = await receiver.wait_for(3)
         assert (last["channel"], last["status"]["name"]) == ("FACEBOOK", "DELIVERED_TO_HANDSET")
+    # and the person who had not read reads now: the read names no message, its watermark covers
+    # the Messenger step that expired unread
+    now_ms = int(time.time() * 1000)
+    read = {"sender": {"id": sb.PSID_UNREAD}, "recipient": {"id": sb.PAGE_ID}, "timestamp": now_ms}
+    await graph.post_event(sb.PAGE_ID, {**read, "read": {"watermark": now_ms}})
+    await server.until_idle()
+    fb, _ = await attempts(server, unread)
+    assert fb["status"]["name"] == "EXPIRED_EXPIRED" and "seenAt" in fb
+    assert fb["lateDelivery"]["status"]["name"] == "DELIVERED_TO_HANDSET"
     fb, sms = await attempts(server, late)
     assert fb["status"]["name"] == "EXPIRED_EXPIRED"
     assert fb["lateDelivery"]["status"]["name"] == "DELIVERED_TO_HANDSET"
@@ -207,5 +216,5 @@ async def test_seen_missed_fails_over_and_a_late_delivery_is_a_late_success(serv
         for s in json_of(await server.client.get("/omni/1/analytics", headers=BASIC))["scenarios"]
     }
     assert steps[sb.SCENARIO_KEY][0]["lateSuccess"] == 1
-    assert steps[seen][0]["failed"]["expired"] == 1 and steps[seen][0]["lateSuccess"] == 0
-    assert 'omnirelay_receipts_total{result="late"} 1.0' in (await server.client.get("/metrics")).text
+    assert steps[seen][0]["failed"]["expired"] == 1 and steps[seen][0]["lateSuccess"] == 1
+    assert 'omnirelay_receipts_total{result="late"} 2.0' in (await server.client.get("/metrics")).text

@@ -26,11 +26,12 @@ from omnirelay.domain.statuses import (
 from omnirelay.ports import Api, FunnelRow, LogFilter, LogRow, NewMessage, ReportFilter
 from omnirelay.services.dispatcher import Dispatcher
 from omnirelay.services.receipts import ReceiptProcessor
+from omnirelay.store.inbound import SqlInboundStore
 from omnirelay.store.logs import SqlLogStore
 from omnirelay.store.messages import SqlMessageStore
 from omnirelay.store.tables import reports
 from omnirelay.store.writer import Writer
-from tests.contract.test_message_store import PLAN, new_message
+from tests.contract.test_message_store import PLAN, new_message, query_plans
 from tests.doubles import FakeClock, InMemoryChannel
 
 
@@ -186,6 +187,41 @@ async def test_a_late_read_after_failover_is_recorded_as_seen(world: World):
     assert fb.status.name == "EXPIRED_EXPIRED"
     assert fb.late_status is DELIVERED_TO_HANDSET and fb.seen_at == world.clock.now()
     assert world.counts.receipts[-1] == "late"
+
+
+async def test_a_read_watermark_after_failover_finds_the_expired_step(
+    world: World, engine: AsyncEngine, writer: Writer
+):
+    """A Messenger read names no message: the steps it covers are found by recipient, also once
+    they expired and the message failed over (through their own partial index), and no longer
+    once their read is recorded."""
+    inbound = SqlInboundStore(engine, writer)
+    await world.store.insert_messages(
+        [world.message(SuccessCriterion.SEEN), world.message(SuccessCriterion.SEEN, "m2", user="user-2")]
+    )
+    await world.step()
+    await world.receipt("facebook-2")  # m2 delivered (progress), m1 heard of nothing
+    world.clock.advance(61)  # both expire unread: SMS goes out for both
+    await world.step()
+    await world.step()
+    until = world.clock.now()
+    users = ["user-1", "user-2"]
+    assert await inbound.waiting_refs("APP", users, until) == []
+    assert sorted(await inbound.expired_refs("APP", users, until, read=True)) == ["facebook-1", "facebook-2"]
+    # a delivery watermark covers only the step that heard of no delivery yet
+    assert await inbound.expired_refs("APP", users, until, read=False) == ["facebook-1"]
+    assert await inbound.expired_refs("OTHER", users, until, read=True) == []
+    assert await inbound.expired_refs("APP", users, until - timedelta(seconds=62), read=True) == []
+    if engine.dialect.name == "sqlite":
+        async with query_plans(engine) as plans:
+            await inbound.expired_refs("APP", users, until, read=True)
+        assert plans
+        for statement, plan in plans:
+            assert "ix_attempts_unread_facebook" in plan, (statement, plan)
+            assert "SCAN attempts" not in plan and "SCAN channel_refs" not in plan, (statement, plan)
+    world.clock.advance(1)
+    await world.receipt("facebook-1", seen=True)  # the late read, as the watermark's receipt
+    assert await inbound.expired_refs("APP", users, world.clock.now(), read=True) == ["facebook-2"]
 
 
 async def pushes(engine: AsyncEngine) -> list[tuple[str, dict]]:

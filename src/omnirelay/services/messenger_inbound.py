@@ -269,7 +269,7 @@ class MessengerInbound:
         if await self._store.seen(key):
             log.info("duplicate Messenger receipt event %s ignored", dedupe_key)
             return
-        refs = list(mids) or await self._watermark_refs(app, psid, watermark)
+        refs = list(mids) or await self._watermark_refs(app, psid, watermark, seen)
         if refs:
             await self._receipts.record(
                 [
@@ -279,15 +279,26 @@ class MessengerInbound:
             )
         await self._store.mark_seen(key, app.key, self._clock.now())
 
-    async def _watermark_refs(self, app: MessengerApplication, psid: str, watermark: datetime) -> list[str]:
+    async def _watermark_refs(
+        self, app: MessengerApplication, psid: str, watermark: datetime, seen: bool
+    ) -> list[str]:
+        """What a watermark covers: the person's steps still waiting, and those that expired unread
+        (a late read or delivery: docs/api.md#late-outcomes)."""
         user = await self._store.user_by_psid(app.key, psid)
         if user is None:
             return []
         addresses = [user.user_key] + ([user.phone_number] if user.phone_number else [])
-        refs = await self._store.waiting_refs(app.key, addresses, watermark + self._slack)
-        if refs:
-            log.info("Messenger watermark for user %s covers %d waiting message(s)", user.user_key, len(refs))
-        return refs
+        until = watermark + self._slack
+        refs = await self._store.waiting_refs(app.key, addresses, until)
+        late = await self._store.expired_refs(app.key, addresses, until, read=seen)
+        if refs or late:
+            log.info(
+                "Messenger watermark for user %s covers %d waiting and %d expired message(s)",
+                user.user_key,
+                len(refs),
+                len(late),
+            )
+        return refs + late
 
     @staticmethod
     def _echo(app: MessengerApplication, event: EchoEvent) -> None:

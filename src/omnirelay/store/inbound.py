@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnirelay.domain.failover import Phase
 from omnirelay.domain.messages import Channel
+from omnirelay.domain.statuses import EXPIRED_EXPIRED
 from omnirelay.domain.times import to_ms
 from omnirelay.ports import MessengerUser, NewForward, Registration
 from omnirelay.store.applications import register_user
@@ -24,6 +25,8 @@ from omnirelay.store.tables import attempts, channel_refs, forwards, messages, m
 from omnirelay.store.writer import Writer
 
 _FACEBOOK: ColumnElement[str] = literal_column(f"'{Channel.FACEBOOK.value}'")
+# a literal, not a parameter: a bound parameter cannot imply a partial index's condition
+_EXPIRED: ColumnElement[int] = literal_column(str(EXPIRED_EXPIRED.id))
 
 
 class SqlInboundStore:
@@ -126,6 +129,40 @@ class SqlInboundStore:
             )
             .order_by(channel_refs.c.message_pk)
         )
+        async with reading(self._engine) as conn:
+            return [r.ref for r in (await conn.execute(stmt)).all()]
+
+    async def expired_refs(
+        self, application_key: str, addresses: Sequence[str], sent_until: datetime, *, read: bool
+    ) -> list[str]:
+        if not addresses:
+            return []
+        a = attempts.c
+        stmt = (
+            select(channel_refs.c.ref)
+            .select_from(
+                attempts.join(
+                    channel_refs,
+                    and_(
+                        channel_refs.c.message_pk == a.message_pk, channel_refs.c.step_index == a.step_index
+                    ),
+                )
+            )
+            .where(
+                # the terms of `ix_attempts_unread_facebook`, written out
+                a.channel == _FACEBOOK,
+                a.status_id == _EXPIRED,
+                a.seen_at.is_(None),
+                a.sender == application_key,
+                a.to.in_(list(addresses)),
+                a.sent_at <= to_ms(sent_until),
+            )
+            .order_by(channel_refs.c.message_pk)
+        )
+        if not read:
+            # a delivery: only for a step that heard of none, on time or late (every later delivery
+            # event's watermark covers it again)
+            stmt = stmt.where(a.delivered_at.is_(None), a.late_at.is_(None))
         async with reading(self._engine) as conn:
             return [r.ref for r in (await conn.execute(stmt)).all()]
 

@@ -194,6 +194,15 @@ attempts = Table(
         sqlite_where=text("channel = 'FACEBOOK' AND done_at IS NULL"),
         postgresql_where=text("channel = 'FACEBOOK' AND done_at IS NULL"),
     ),
+    # Messenger sends that expired and were not read since: what a late read covers (migration 0016;
+    # status 15 is EXPIRED_EXPIRED)
+    Index(
+        "ix_attempts_unread_facebook",
+        "to",
+        "sender",
+        sqlite_where=text("channel = 'FACEBOOK' AND status_id = 15 AND seen_at IS NULL"),
+        postgresql_where=text("channel = 'FACEBOOK' AND status_id = 15 AND seen_at IS NULL"),
+    ),
 )
 
 channel_refs = Table(
